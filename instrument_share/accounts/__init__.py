@@ -1,0 +1,1 @@
+"""Organisations, users, roles, sign-in and API tokens."""

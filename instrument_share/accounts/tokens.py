@@ -1,0 +1,57 @@
+"""Personal access tokens for the JSON API."""
+
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..audit import chain as audit
+from ..core.clock import now_utc
+from ..core.errors import NotFound, ValidationFailed
+from ..db import db
+from . import secrets
+from .models import ApiToken, User
+from .roles import OrgStatus
+
+TOKEN_PREFIX = "isk_"  # noqa: S105  a public marker, not a secret
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    name = (name or "").strip() or _("API token")
+    if len(name) > 100:
+        raise ValidationFailed(_("The token name is too long."), fields={"name": _("at most 100 characters")})
+    secret, digest = secrets.new_token(TOKEN_PREFIX)
+    token = ApiToken(user_id=user.id, name=name, token_hash=digest, prefix=secret[:10],
+                     expires_at=now_utc() + timedelta(days=current_app.config["API_TOKEN_DAYS"]))
+    db.session.add(token)
+    db.session.flush()
+    audit.append("token.created", actor=user, object_type="api_token", object_id=token.id, details={"name": name})
+    return token, secret
+
+
+def revoke_token(user: User, token_id: int) -> ApiToken:
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id or token.revoked_at is not None:
+        raise NotFound(_("No such token."))
+    token.revoked_at = now_utc()
+    audit.append("token.revoked", actor=user, object_type="api_token", object_id=token.id)
+    return token
+
+
+def user_tokens(user: User) -> list[ApiToken]:
+    return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+                                                          ApiToken.expires_at > now_utc()).order_by(ApiToken.id)))
+
+
+def user_for_token(secret: str) -> User | None:
+    """The active user behind a bearer token, or None."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == secrets.token_hash(secret)))
+    if token is None or token.revoked_at is not None or token.expires_at <= now_utc():
+        return None
+    user = token.user
+    if user.is_disabled or user.organization.status == OrgStatus.suspended:
+        return None
+    return user

@@ -1,0 +1,122 @@
+"""API plumbing: bearer-token authentication, JSON body parsing, and the operation registry behind OpenAPI."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import Blueprint, g, request
+from flask_babel import gettext as _
+from pydantic import BaseModel, ValidationError
+
+from ..accounts.roles import Role
+from ..accounts.tokens import user_for_token
+from ..core.errors import DomainError, NotAuthenticated, PermissionDenied, ValidationFailed
+
+api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class Operation:
+    path: str
+    method: str
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    auth: str = "required"  # required | optional | basic
+    status: int = 200
+    query: list[tuple[str, str]] = field(default_factory=list)
+    endpoint: str = ""
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(path: str, method: str, summary: str, *, tag: str, body: type[BaseModel] | None = None,
+              auth: str = "required", status: int = 200, query: list[tuple[str, str]] | None = None) -> Callable:
+    """Register a route on the API blueprint and describe it for the OpenAPI document."""
+
+    def decorator(fn: Callable) -> Callable:
+        endpoint = f"{fn.__name__}_{method.lower()}"
+        api_bp.add_url_rule(path, endpoint=endpoint, view_func=fn, methods=[method])
+        OPERATIONS.append(Operation(path, method, summary, tag, body, auth, status, query or [], endpoint))
+        return fn
+
+    return decorator
+
+
+class MalformedRequest(DomainError):
+    status = 400
+    code = "malformed_json"
+
+
+@api_bp.before_request
+def authenticate_bearer() -> None:
+    """Only a bearer token authorises an API call; a session cookie never does."""
+    g.api_user = None
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = user_for_token(header[7:].strip())
+        if user is None:
+            raise NotAuthenticated(_("The bearer token is invalid, expired or revoked."), code="invalid_token")
+        g.api_user = user
+
+
+def current_api_user():
+    return g.get("api_user")
+
+
+def require_user(*roles: Role):
+    user = current_api_user()
+    if user is None:
+        raise NotAuthenticated(_("A bearer token is required."))
+    if roles and not user.has_role(*roles):
+        raise PermissionDenied(_("Your roles do not allow this."))
+    return user
+
+
+def _field_path(loc) -> str:
+    return ".".join(str(part) for part in loc if part != "__root__") or "body"
+
+
+def parse_body(model: type[BaseModel], *, allow_empty: bool = False) -> BaseModel:
+    """Parse the JSON body: unreadable JSON is 400, wrong values are 422 naming each field."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if allow_empty:
+            return model()
+        raise MalformedRequest(_("A JSON body is required."))
+    try:
+        payload = request.get_json(force=True, silent=False)
+    except Exception as exc:
+        raise MalformedRequest(_("The body is not valid JSON.")) from exc
+    if not isinstance(payload, dict):
+        raise MalformedRequest(_("The body must be a JSON object."))
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = {_field_path(err["loc"]): err["msg"] for err in exc.errors()}
+        raise ValidationFailed(_("Some values are invalid: %(f)s.", f=", ".join(sorted(fields))),
+                               fields=fields) from exc
+
+
+def query_int(name: str, default: int | None = None, *, minimum: int = 1, maximum: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValidationFailed(_("%(name)s must be a whole number.", name=name), fields={name: _("whole number")}) \
+            from exc
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValidationFailed(_("%(name)s is out of range.", name=name), fields={name: _("out of range")})
+    return value
+
+
+def paginate(stmt, serialize: Callable, session) -> dict:
+    from sqlalchemy import func, select
+
+    page = query_int("page", 1)
+    per_page = query_int("per_page", 20, maximum=100)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [serialize(r) for r in rows], "page": page, "per_page": per_page, "total": total}

@@ -1,0 +1,77 @@
+"""The OpenAPI 3.1 document, built from the operation registry so that every route is described."""
+
+import re
+
+from flask import jsonify
+
+from .core import OPERATIONS, operation
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "message", "fields"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                   "fields": {"type": "object", "additionalProperties": {"type": "string"}}},
+}
+_PARAM_RE = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def openapi_path(flask_path: str) -> tuple[str, list[dict]]:
+    params = []
+
+    def repl(match: re.Match) -> str:
+        converter, name = match.group(1), match.group(2)
+        params.append({"name": name, "in": "path", "required": True,
+                       "schema": {"type": "integer" if converter == "int" else "string"}})
+        return "{" + name + "}"
+
+    return "/api/v1" + _PARAM_RE.sub(repl, flask_path), params
+
+
+def build_document() -> dict:
+    paths: dict[str, dict] = {}
+    schemas: dict[str, dict] = {"Error": ERROR_SCHEMA}
+    for op in OPERATIONS:
+        path, params = openapi_path(op.path)
+        params += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+                   for name, kind in op.query]
+        error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        entry = {
+            "operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "parameters": params,
+            "responses": {str(op.status): {"description": "Success", "content": {"application/json": {
+                "schema": {"type": "object"}}}}} | {
+                code: {"description": text} | error_ref for code, text in (
+                    ("400", "Malformed request"), ("401", "Not authenticated"), ("403", "Not allowed"),
+                    ("404", "Absent or not visible"), ("409", "Conflict with current state"),
+                    ("422", "Invalid values"))},
+        }
+        if op.body is not None:
+            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in schema.pop("$defs", {}).items():
+                schemas[name] = definition
+            schemas[op.body.__name__] = schema
+            entry["requestBody"] = {"required": op.method != "POST" or op.auth != "basic",
+                                    "content": {"application/json": {"schema": {
+                                        "$ref": f"#/components/schemas/{op.body.__name__}"}}}}
+        if op.auth == "required":
+            entry["security"] = [{"bearer": []}]
+        elif op.auth == "basic":
+            entry["security"] = [{"basic": []}]
+        elif op.auth == "optional":
+            entry["security"] = [{}, {"bearer": []}]
+        else:
+            entry["security"] = []
+        paths.setdefault(path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "InstrumentShare API", "version": "1.0.0",
+                 "description": "Nanjing science-and-technology resource sharing platform (measures 18 and 19)."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}, "basic": {"type": "http", "scheme": "basic"}}},
+    }
+
+
+@operation("/openapi.json", "GET", "This OpenAPI document", tag="meta", auth="none")
+def openapi_document():
+    return jsonify(build_document())

@@ -1,0 +1,1 @@
+"""Framework-free building blocks: clock, errors, identifiers, money."""

@@ -1,0 +1,33 @@
+"""Money is integer fen; Decimal only at the edges, rounded half up once at a named step."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+FEN_PER_YUAN = 100
+
+
+def round_half_up_to_fen(amount: Decimal) -> int:
+    """四舍五入 to a whole fen: the single rounding step for computed amounts."""
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def yuan_to_fen(text: str) -> int:
+    """Parse a yuan amount typed by a person ("1234.5") into fen; more than 2 decimals is refused."""
+    try:
+        value = Decimal(str(text).strip().replace(",", ""))
+    except InvalidOperation as exc:
+        raise ValueError("not a number") from exc
+    if not value.is_finite():
+        raise ValueError("not a number")
+    fen = value * FEN_PER_YUAN
+    if fen != fen.to_integral_value():
+        raise ValueError("at most two decimals")
+    return int(fen)
+
+
+def format_fen(fen: int | None) -> str:
+    """Render fen as yuan with two decimals and thousands separators (¥1,234.50)."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    yuan, rest = divmod(abs(int(fen)), FEN_PER_YUAN)
+    return f"{sign}¥{yuan:,}.{rest:02d}"

@@ -1,0 +1,1 @@
+"""Transactional mail outbox, sent after commit by the scheduler."""

@@ -1,0 +1,1 @@
+"""Periodic jobs: one APScheduler process, each period claimed in the database."""

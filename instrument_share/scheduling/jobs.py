@@ -1,0 +1,40 @@
+"""The periodic jobs and their intervals; later features add theirs to JOBS."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+
+from ..accounts import auth
+from ..mail import outbox
+from .claims import period_key, run_once
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval_seconds: int
+    work: Callable[[], object]
+    # Frequent item-by-item jobs manage their own small transactions and are idempotent per item.
+    claimed: bool = True
+
+
+JOBS: list[Job] = [
+    Job("send_outbox", 30, outbox.send_due, claimed=False),
+    Job("purge_login_failures", 3600, auth.purge_login_failures),
+]
+
+
+def run_job(app: Flask, job: Job) -> None:
+    with app.app_context():
+        try:
+            if job.claimed:
+                run_once(job.name, period_key(job.interval_seconds), job.work,
+                         lease_seconds=app.config["SCHEDULER_LEASE_SECONDS"])
+            else:
+                job.work()
+        except Exception:  # a failing job must not stop the scheduler; the next period retries
+            log.exception("job %s failed", job.name)

@@ -1,0 +1,39 @@
+"""The audit log and its chain verification, for the audit administrator."""
+
+from flask import Blueprint, flash, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from ..accounts.roles import Role
+from ..audit import chain, queries
+from ..db import db
+from .helpers import role_required
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+PER_PAGE = 100
+
+
+@bp.route("/")
+@role_required(Role.audit_admin)
+def entries():
+    args = request.args
+    start = end = None
+    try:
+        start = queries.parse_bound(args["from"], end=False) if args.get("from") else None
+        end = queries.parse_bound(args["to"], end=True) if args.get("to") else None
+    except ValueError:
+        flash(_("Dates must look like 2026-12-01."), "error")
+    actor_id = args.get("actor_id", type=int)
+    stmt = queries.filtered(action=(args.get("action") or "").strip() or None, actor_id=actor_id, start=start,
+                            end=end, outcome=args.get("outcome") or None)
+    page = max(args.get("page", 1, type=int) or 1, 1)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return render_template("audit/entries.html", entries=rows, total=total, page=page, per_page=PER_PAGE,
+                           args=args, details_of=queries.details_of)
+
+
+@bp.route("/verify")
+@role_required(Role.audit_admin)
+def verify():
+    return render_template("audit/verify.html", result=chain.verify())

@@ -1,0 +1,171 @@
+"""An organisation's own page: profile, colleagues, roles and invitations (the manager acts here)."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..accounts import organizations, policy, users
+from ..accounts.forms import GrantRoleForm, InviteForm, OrgProfileForm, PlainForm
+from ..accounts.models import Invitation, Organization
+from ..accounts.roles import BUSINESS_ROLES_BY_KIND, ROLE_LABELS, Role
+from ..core.errors import DomainError
+from ..core.money import yuan_to_fen
+from ..db import db
+from .helpers import show_error
+
+bp = Blueprint("org", __name__)
+
+
+def _role_choices(org: Organization):
+    return [(r.value, ROLE_LABELS[r]) for r in sorted(BUSINESS_ROLES_BY_KIND[org.org_kind])]
+
+
+def _render(org: Organization, status: int = 200, **forms):
+    me = current_user._get_current_object()
+    invite_form = forms.get("invite_form") or InviteForm(prefix="inv")
+    invite_form.role.choices = _role_choices(org)
+    grant_form = forms.get("grant_form") or GrantRoleForm(prefix="grant")
+    grant_form.roles.choices = _role_choices(org)
+    profile_form = forms.get("profile_form") or OrgProfileForm(prefix="prof", obj=org, data={
+        "staff_count": org.sme_staff_count,
+        "annual_revenue_yuan": _yuan(org.sme_annual_revenue_fen),
+        "total_assets_yuan": _yuan(org.sme_total_assets_fen), "tech_sme_no": org.tech_sme_no})
+    invitations = db.session.scalars(select(Invitation).where(
+        Invitation.organization_id == org.id, Invitation.accepted_at.is_(None)).order_by(Invitation.id.desc())).all()
+    return render_template("org/organization.html", org=org, me=me, can_manage=policy.is_manager_of(me, org),
+                           invite_form=invite_form, grant_form=grant_form, profile_form=profile_form,
+                           plain_form=PlainForm(), invitations=invitations,
+                           relations=organizations.relations_of(org)), status
+
+
+def _yuan(fen: int | None) -> str | None:
+    if fen is None:
+        return None
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _own_org() -> Organization:
+    return current_user.organization
+
+
+@bp.route("/organization")
+@login_required
+def mine():
+    return _render(_own_org())
+
+
+@bp.route("/organization/profile", methods=["POST"])
+@login_required
+def update_profile():
+    org = _own_org()
+    form = OrgProfileForm(prefix="prof")
+    if form.validate_on_submit():
+        try:
+            changes = {k: getattr(form, k).data for k in ("contact_name", "contact_phone", "contact_email",
+                                                           "address", "actual_controller")}
+            if org.kind == "enterprise":
+                changes["sme"] = organizations.SmeProfile(
+                    staff_count=form.staff_count.data,
+                    annual_revenue_fen=_parse_yuan(form.annual_revenue_yuan.data, "annual_revenue_yuan"),
+                    total_assets_fen=_parse_yuan(form.total_assets_yuan.data, "total_assets_yuan"),
+                    tech_sme_no=form.tech_sme_no.data)
+            with db.transaction():
+                organizations.update_organization(actor=current_user._get_current_object(), org=org, changes=changes)
+        except DomainError as exc:
+            show_error(exc, form)
+        else:
+            flash(_("Saved."), "info")
+            return redirect(url_for("org.mine"))
+    return _render(org, 422, profile_form=form)
+
+
+def _parse_yuan(raw: str | None, field: str) -> int | None:
+    from ..core.errors import ValidationFailed
+
+    if raw in (None, ""):
+        return None
+    try:
+        return yuan_to_fen(raw)
+    except ValueError as exc:
+        raise ValidationFailed(_("Give an amount in yuan, at most two decimals."),
+                               fields={field: _("amount in yuan expected")}) from exc
+
+
+@bp.route("/organization/invitations", methods=["POST"])
+@login_required
+def invite():
+    org = _own_org()
+    form = InviteForm(prefix="inv")
+    form.role.choices = _role_choices(org)
+    if form.validate_on_submit():
+        try:
+            with db.transaction():
+                users.invite(actor=current_user._get_current_object(), org=org, email=form.email.data,
+                             role=form.role.data)
+        except DomainError as exc:
+            show_error(exc, form)
+        else:
+            flash(_("Invitation sent to %(email)s.", email=form.email.data), "info")
+            return redirect(url_for("org.mine"))
+    return _render(org, 422, invite_form=form)
+
+
+def _colleague(user_id: int):
+    user = db.session.get(users.User, user_id)
+    if user is None or user.organization_id != current_user.organization_id:
+        abort(404)
+    return user
+
+
+@bp.route("/organization/users/<int:user_id>/roles", methods=["POST"])
+@login_required
+def grant(user_id: int):
+    org = _own_org()
+    form = GrantRoleForm(prefix="grant")
+    form.roles.choices = _role_choices(org)
+    if form.validate_on_submit():
+        try:
+            with db.transaction():
+                users.grant_roles(actor=current_user._get_current_object(), user=_colleague(user_id),
+                                  roles=users.parse_roles(form.roles.data))
+        except DomainError as exc:
+            show_error(exc)
+        else:
+            flash(_("Roles granted."), "info")
+    return redirect(url_for("org.mine"))
+
+
+@bp.route("/organization/users/<int:user_id>/roles/<role>/remove", methods=["POST"])
+@login_required
+def remove(user_id: int, role: str):
+    try:
+        with db.transaction():
+            users.remove_role(actor=current_user._get_current_object(), user=_colleague(user_id),
+                              role=Role(role) if role in Role.__members__ else abort(404))
+    except DomainError as exc:
+        show_error(exc)
+    else:
+        flash(_("Role removed."), "info")
+    return redirect(url_for("org.mine"))
+
+
+@bp.route("/organization/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])
+@login_required
+def toggle(user_id: int, action: str):
+    try:
+        with db.transaction():
+            users.set_disabled(actor=current_user._get_current_object(), user=_colleague(user_id),
+                               disabled=action == "disable")
+    except DomainError as exc:
+        show_error(exc)
+    return redirect(url_for("org.mine"))
+
+
+@bp.route("/organizations/<int:org_id>")
+def public(org_id: int):
+    org = db.session.get(Organization, org_id)
+    viewer = current_user if current_user.is_authenticated else None
+    if org is None or not policy.can_see_org(viewer, org):
+        abort(404)
+    return render_template("org/public.html", org=org, private=policy.can_read_org_private(viewer, org))
