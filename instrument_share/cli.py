@@ -194,7 +194,7 @@ def audit_export(output, from_seq):
 @demo_cli.command("seed")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has organisations.")
 def demo_seed(if_empty):
-    """Fill an empty database with a believable Nanjing data set and print the demo logins."""
+    """Fill an empty database with a believable Nanjing data set and print the demo sign-ins."""
     from .accounts.models import Organization
     from .demo import seed
 
@@ -205,9 +205,24 @@ def demo_seed(if_empty):
         raise click.ClickException("the database is not empty; demo data goes into an empty database only")
     with db.transaction():
         logins = seed()
-    click.echo("Demo logins (password for all: see below):")
-    for username, role, org in logins:
-        click.echo(f"  {username:<16} {role:<20} {org}")
+    click.echo(f"demo data seeded: {len(logins)} accounts; `flask demo logins` lists them")
+
+
+@demo_cli.command("logins")
+def demo_logins():
+    """Print the demo sign-ins when the database holds the demo data set."""
+    from .accounts.models import User
+    from .audit.models import AuditEntry
+    from .demo import DEMO_PASSWORD, USERS
+
+    if not db.session.scalar(select(AuditEntry.seq).where(AuditEntry.action == "demo.seeded").limit(1)):
+        return
+    click.echo(f"Demo sign-ins (password for every account: {DEMO_PASSWORD}):")
+    for username, _org, roles, _manager in USERS:
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            note = " (two-factor set-up at first sign-in)" if user.needs_totp and not user.has_totp else ""
+            click.echo(f"  {username:<12} {','.join(r.value for r in roles):<20} {user.organization.name}{note}")
 
 
 @scheduler_cli.command("run")

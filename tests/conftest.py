@@ -1,0 +1,119 @@
+"""Fixtures: a real database per test (SQLite file copied from a migrated template, or PostgreSQL tables emptied).
+
+The suite runs once per backend: SQLite by default, PostgreSQL when TEST_DATABASE_URL is set (the test command
+starts a throw-away server and sets it).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from instrument_share import create_app
+from instrument_share.core import clock
+from instrument_share.db import Base, db, normalise_url
+
+from .factories import Factory
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKEND = "postgresql" if PG_URL.startswith("postgres") else "sqlite"
+FAST_HASH = "scrypt:1024:8:1"  # still scrypt, with a small cost factor so the suite stays quick
+
+
+def pytest_report_header(config):
+    return f"database backend: {BACKEND}"
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent / "migrations"
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["skip_logging"] = True
+    command.upgrade(cfg, "head")
+
+
+def reset_postgres_schema(url: str) -> None:
+    engine = create_engine(normalise_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> str:
+    """A migrated database to start each test from."""
+    if BACKEND == "postgresql":
+        reset_postgres_schema(PG_URL)
+        migrate(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    migrate(f"sqlite:///{path}")
+    return str(path)
+
+
+def _empty_postgres(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    engine = create_engine(normalise_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(migrated_template, tmp_path) -> str:
+    if BACKEND == "postgresql":
+        _empty_postgres(migrated_template)
+        return migrated_template
+    path = tmp_path / "test.sqlite3"
+    shutil.copyfile(migrated_template, path)
+    return f"sqlite:///{path}"
+
+
+def make_test_app(database_url: str, tmp_path: Path, **overrides):
+    config = {
+        "TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": database_url,
+        "PASSWORD_HASH_METHOD": FAST_HASH, "SESSION_COOKIE_SECURE": False, "SESSION_COOKIE_NAME": "session",
+        "SERVER_NAME": "localhost", "BASE_URL": "http://localhost",
+    } | overrides
+    app = create_app(config)
+    app.instance_path = str(tmp_path / "instance")
+    return app
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = make_test_app(database_url, tmp_path)
+    with app.app_context():
+        yield app
+        db.session.remove()
+    db.engine.dispose()
+    clock.freeze(None)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(app) -> Factory:
+    return Factory(app)
+
+
+@pytest.fixture
+def frozen_clock():
+    """Pin the platform clock; tests move it with frozen_clock.move(...)."""
+    from .factories import Clock
+
+    c = Clock()
+    yield c
+    clock.freeze(None)
