@@ -11,6 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     """Build the application; `config` overrides settings read from the environment (tests)."""
     from . import models  # noqa: F401  every table is registered before anything touches the metadata
+    from .bookings import lifecycle  # noqa: F401  listens for instruments becoming unavailable
     from .cli import register_cli
     from .config import load_config
     from .db import db

@@ -77,6 +77,16 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024) + 1024 * 1024,
         "SCHEDULER_LEASE_SECONDS": _int("SCHEDULER_LEASE_SECONDS", 300),
+        # Catalogue: 500,000 yuan makes a "large" instrument (provinces use lower values, so it is a setting).
+        "LARGE_INSTRUMENT_THRESHOLD_FEN": _int("LARGE_INSTRUMENT_THRESHOLD_FEN", 50_000_000),
+        "DEFENCE_APPROVAL_DAYS": _int("DEFENCE_APPROVAL_DAYS", 365),
+        "DEFENCE_EXPIRY_WARNING_DAYS": _int("DEFENCE_EXPIRY_WARNING_DAYS", 30),
+        "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 20000),
+        # Bookings.
+        "AUTO_REJECT_HOURS": _int("AUTO_REJECT_HOURS", 48),
+        "NO_SHOW_AFTER_MINUTES": _int("NO_SHOW_AFTER_MINUTES", 60),
+        "VIOLATIONS_ALLOWED": _int("VIOLATIONS_ALLOWED", 3),
+        "VIOLATION_BLOCK_DAYS": _int("VIOLATION_BLOCK_DAYS", 90),
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE", "Asia/Shanghai"),
         "LANGUAGES": ["zh", "en"],

@@ -22,6 +22,10 @@ NAMING_CONVENTION = {
 }
 
 
+# Primary keys are INTEGER (int4 on PostgreSQL): a larger number names no row and must not reach the driver.
+MAX_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

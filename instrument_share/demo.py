@@ -7,6 +7,7 @@ from .audit import chain
 from .core.clock import now_utc
 from .core.uscc import check_character
 from .db import db
+from .demo_catalogue import seed_catalogue
 
 DEMO_PASSWORD = "Nanjing-demo-2026"  # noqa: S105  demo data only, printed on purpose
 
@@ -82,7 +83,7 @@ def seed() -> list[tuple[str, str, str]]:
         OrgRelation(organization_id=orgs["sme_bio"].id, other_id=orgs["sme_suzhou"].id, kind="same_controller"),
     ])
     password_hash = hash_password(DEMO_PASSWORD)
-    logins = []
+    logins, users = [], {}
     for username, org_key, roles, manager in [*USERS, ("sme_new", "sme_new", [], True)]:
         user = User(username=username, email=f"{username}@demo.example.cn", password_hash=password_hash,
                     organization=orgs[org_key], is_org_manager=manager and not any(
@@ -90,7 +91,9 @@ def seed() -> list[tuple[str, str, str]]:
                     email_confirmed_at=now)
         user.role_grants = [RoleGrant(role=r.value) for r in roles]
         db.session.add(user)
+        users[username] = user
         logins.append((username, ",".join(r.value for r in roles) or "(pending enterprise)", orgs[org_key].name))
     db.session.flush()
-    chain.append("demo.seeded", details={"organisations": len(orgs), "users": len(logins)})
+    instruments = seed_catalogue(orgs, users)
+    chain.append("demo.seeded", details={"organisations": len(orgs), "users": len(logins), "instruments": instruments})
     return logins

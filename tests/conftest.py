@@ -46,12 +46,22 @@ def reset_postgres_schema(url: str) -> None:
     engine.dispose()
 
 
+REFERENCE_TABLES = ("instrument_categories",)  # data shipped by the migrations: restored after emptying
+REFERENCE_ROWS: dict[str, list[dict]] = {}
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory) -> str:
     """A migrated database to start each test from."""
     if BACKEND == "postgresql":
         reset_postgres_schema(PG_URL)
         migrate(PG_URL)
+        engine = create_engine(normalise_url(PG_URL))
+        with engine.connect() as conn:
+            for name in REFERENCE_TABLES:
+                table = Base.metadata.tables[name]
+                REFERENCE_ROWS[name] = [dict(r) for r in conn.execute(table.select()).mappings()]
+        engine.dispose()
         return PG_URL
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
     migrate(f"sqlite:///{path}")
@@ -65,6 +75,9 @@ def _empty_postgres(url: str) -> None:
         conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+        for name, rows in REFERENCE_ROWS.items():
+            if rows:
+                conn.execute(Base.metadata.tables[name].insert(), rows)
     engine.dispose()
 
 
@@ -86,7 +99,21 @@ def make_test_app(database_url: str, tmp_path: Path, **overrides):
     } | overrides
     app = create_app(config)
     app.instance_path = str(tmp_path / "instance")
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_state)
     return app
+
+
+def _fresh_request_state() -> None:
+    """Give every request a fresh `g` and database view, as in production.
+
+    The app fixture keeps one application context pushed for the whole test and Flask reuses it for the test
+    client's requests, so `g` (signed-in user, CSRF token, locale) would otherwise carry over between requests and
+    clients and hide session bugs.
+    """
+    from flask import g
+
+    vars(g).clear()
+    db.session.rollback()
 
 
 @pytest.fixture

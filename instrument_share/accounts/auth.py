@@ -100,9 +100,9 @@ def complete_login(user: User, *, method: str) -> None:
 
 def check_totp(user: User, code: str) -> bool:
     """Verify a second-factor code (replays refused); a wrong code counts toward the lockout."""
-    if _locked(user, now_utc()):
+    if _locked(user, now_utc()) or not user.totp_secret:
         return False
-    step = secrets.totp_step(user.totp_secret or "", code, last_step=user.totp_last_step, at=now_utc())
+    step = secrets.totp_step(user.totp_secret, code, last_step=user.totp_last_step, at=now_utc())
     if step is None:
         record_failure(user, reason="bad_totp")
         return False

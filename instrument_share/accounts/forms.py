@@ -1,4 +1,7 @@
-"""HTML forms (shape only: business rules are checked by the services)."""
+"""HTML forms (shape only: business rules are checked by the services).
+
+Fixed choices are set in __init__: WTForms 3.3 deprecates (value, label) tuples given to a field's constructor.
+"""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -95,8 +98,12 @@ class InviteForm(FlaskForm):
 
 
 class GrantRoleForm(FlaskForm):
-    roles = SelectMultipleField(_l("Roles"), choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    roles = SelectMultipleField(_l("Roles"))
     submit = SubmitField(_l("Grant"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.roles.choices = [(r.value, ROLE_LABELS[r]) for r in Role]
 
 
 class OrgProfileForm(FlaskForm):
@@ -115,18 +122,26 @@ class OrgProfileForm(FlaskForm):
 class OrgCreateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     uscc = StringField(_l("Unified social credit code"), validators=[DataRequired()])
-    kind = SelectField(_l("Kind"), choices=[(k.value, KIND_LABELS[k]) for k in OrgKind])
+    kind = SelectField(_l("Kind"))
     region_code = StringField(_l("Region code (6 digits; empty: from the code)"), validators=[Optional()])
     superior_id = SelectField(_l("Superior authority (defence units)"), choices=[], validate_choice=False)
     actual_controller = StringField(_l("Actual controller"), validators=[Optional(), Length(max=200)])
     verified = BooleanField(_l("Verify at once"))
     submit = SubmitField(_l("Create"))
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = [(k.value, KIND_LABELS[k]) for k in OrgKind]
+
 
 class RelationForm(FlaskForm):
     other_uscc = StringField(_l("Other organisation's USCC"), validators=[DataRequired()])
-    kind = SelectField(_l("Relation"), choices=[(k.value, RELATION_LABELS[k]) for k in RelationKind])
+    kind = SelectField(_l("Relation"))
     submit = SubmitField(_l("Add relation"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = [(k.value, RELATION_LABELS[k]) for k in RelationKind]
 
 
 class UserCreateForm(FlaskForm):

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..audit import chain as audit
 from ..core import uscc as uscc_rules
 from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
-from . import policy
+from . import policy, tokens
 from .models import Organization, OrgRelation, RoleGrant, User
 from .roles import OrgKind, OrgStatus, RelationKind, Role
 
@@ -48,9 +49,13 @@ def check_uscc(raw: str) -> str:
         raise ValidationFailed(_("The unified social credit code is invalid: %(why)s.", why=str(exc)),
                                code="invalid_uscc", fields={"uscc": str(exc)}) from exc
     if db.session.scalar(select(Organization.id).where(Organization.uscc == code)):
-        raise Conflict(_("An organisation with this unified social credit code is already registered."),
-                       code="duplicate_uscc", fields={"uscc": _("already registered")})
+        raise _duplicate_uscc()
     return code
+
+
+def _duplicate_uscc() -> Conflict:
+    return Conflict(_("An organisation with this unified social credit code is already registered."),
+                    code="duplicate_uscc", fields={"uscc": _("already registered")})
 
 
 def _check_region(region_code: str | None, code: str) -> str:
@@ -77,16 +82,40 @@ def _check_superior(kind: OrgKind, superior_id: int | None) -> int | None:
     return superior_id
 
 
-def _apply_sme(org: Organization, sme: SmeProfile | None) -> None:
+# Column sizes: longer text is refused by name instead of failing in the database.
+TEXT_LIMITS = {"contact_name": 100, "contact_phone": 40, "contact_email": 254, "address": 300,
+               "actual_controller": 200}
+SME_LIMITS = {"staff_count": 2**31 - 1, "annual_revenue_fen": 2**63 - 1, "total_assets_fen": 2**63 - 1}
+
+
+def _text(key: str, value) -> str | None:
+    text = None if value is None else str(value).strip()
+    if text and len(text) > TEXT_LIMITS[key]:
+        raise ValidationFailed(_("Too long."), fields={key: _("at most %(n)d characters", n=TEXT_LIMITS[key])})
+    if text and key == "contact_email":
+        from .users import check_email
+
+        text = check_email(text, key)
+    return text or None
+
+
+def _apply_sme(org: Organization, sme: SmeProfile | dict | None) -> None:
+    """Set the SME profile: a SmeProfile replaces it, a dict (a partial change) keeps the figures it leaves out."""
     if sme is None:
         return
     if org.kind != OrgKind.enterprise:
         raise ValidationFailed(_("Only an enterprise has an SME profile."), fields={"sme": _("only for enterprises")})
-    for name in ("staff_count", "annual_revenue_fen", "total_assets_fen"):
+    if isinstance(sme, dict):
+        current = SmeProfile(org.sme_staff_count, org.sme_annual_revenue_fen, org.sme_total_assets_fen,
+                             org.tech_sme_no)
+        sme = SmeProfile(**(vars(current) | sme))
+    for name, limit in SME_LIMITS.items():
         value = getattr(sme, name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit):
             raise ValidationFailed(_("SME figures are whole numbers, zero or more."),
                                    fields={f"sme.{name}": _("whole number ≥ 0 expected")})
+    if sme.tech_sme_no is not None and len(str(sme.tech_sme_no).strip()) > 64:
+        raise ValidationFailed(_("Too long."), fields={"sme.tech_sme_no": _("at most %(n)d characters", n=64)})
     org.sme_staff_count = sme.staff_count
     org.sme_annual_revenue_fen = sme.annual_revenue_fen
     org.sme_total_assets_fen = sme.total_assets_fen
@@ -118,13 +147,16 @@ def create_organization(*, actor, name: str, uscc: str, kind: str, region_code: 
     code = check_uscc(uscc)
     org = Organization(name=name, uscc=code, kind=org_kind.value, region_code=_check_region(region_code, code),
                        superior_id=_check_superior(org_kind, superior_id),
-                       actual_controller=(actual_controller or "").strip() or None, status=OrgStatus.pending)
+                       actual_controller=_text("actual_controller", actual_controller), status=OrgStatus.pending)
     for key, value in (contact or {}).items():
         if key in {"contact_name", "contact_phone", "contact_email", "address"}:
-            setattr(org, key, (value or "").strip() or None)
+            setattr(org, key, _text(key, value))
     _apply_sme(org, sme)
     db.session.add(org)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # a concurrent registration of the same code committed first (PostgreSQL)
+        raise _duplicate_uscc() from exc
     audit.append("org.created", actor=actor, organization_id=org.id, object_type="organization", object_id=org.id,
                  details={"name": org.name, "uscc": org.uscc, "kind": org.kind, "self_registration": actor is None})
     if first_user is not None:
@@ -167,9 +199,10 @@ def suspend_organization(*, actor, org: Organization, reason: str = "") -> Organ
     if actor.organization_id == org.id:
         raise PermissionDenied(_("Administrators cannot suspend their own organisation."))
     org.status = OrgStatus.suspended
-    # Members' sessions end at once; their API tokens stop working through the organisation check.
+    # Members' sessions end at once and their API tokens are revoked (reinstating the organisation revives none).
     db.session.execute(update(User).where(User.organization_id == org.id)
                        .values(session_version=User.session_version + 1).execution_options(synchronize_session=False))
+    tokens.revoke_all(db.session.scalars(select(User.id).where(User.organization_id == org.id)))
     audit.append("org.suspended", actor=actor, organization_id=org.id, object_type="organization", object_id=org.id,
                  details={"reason": reason})
     return org
@@ -202,10 +235,7 @@ def update_organization(*, actor, org: Organization, changes: dict) -> Organizat
                 raise ValidationFailed(_("The organisation name is required."), fields={"name": _("required")})
             org.name = value
         else:
-            text = value if value is None else str(value).strip()
-            if text is not None and len(text) > 300:
-                raise ValidationFailed(_("Too long."), fields={key: _("at most 300 characters")})
-            setattr(org, key, text or None)
+            setattr(org, key, _text(key, value))
     db.session.flush()
     action = "org.dishonest_flag" if set(changes) == {"dishonest"} else "org.updated"
     audit.append(action, actor=actor, organization_id=org.id, object_type="organization", object_id=org.id,
@@ -239,7 +269,11 @@ def add_relation(*, actor, org: Organization, other_id: int, kind: str) -> OrgRe
     return relation
 
 
-def relations_of(org: Organization) -> list[OrgRelation]:
+def relations_query(org: Organization):
     """Relations in both directions: the voucher rules treat a tie as mutual."""
-    return list(db.session.scalars(select(OrgRelation).where(
-        (OrgRelation.organization_id == org.id) | (OrgRelation.other_id == org.id)).order_by(OrgRelation.id)))
+    return select(OrgRelation).where(
+        (OrgRelation.organization_id == org.id) | (OrgRelation.other_id == org.id)).order_by(OrgRelation.id)
+
+
+def relations_of(org: Organization) -> list[OrgRelation]:
+    return list(db.session.scalars(relations_query(org)))

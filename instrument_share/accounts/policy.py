@@ -38,7 +38,9 @@ def editable_org_fields(user, org: Organization) -> frozenset[str]:
     """The fields each kind of editor may change (mass-assignment guard, ASVS 15.3.3)."""
     fields: set[str] = set()
     if is_manager_of(user, org) and org.status == OrgStatus.verified:
-        fields |= {"contact_name", "contact_phone", "contact_email", "address", "actual_controller", "sme"}
+        # api.md: the manager changes contact data and the SME profile; the actual controller (related parties
+        # for the voucher rules) is registered by the system administrator.
+        fields |= {"contact_name", "contact_phone", "contact_email", "address", "sme"}
     if _is(user, Role.system_admin):
         fields |= {"name", "region_code", "superior_id", "actual_controller", "contact_name", "contact_phone",
                    "contact_email", "address", "sme"}

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..audit import chain as audit
 from ..core.clock import now_utc
@@ -39,9 +39,22 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
     return token
 
 
+def user_tokens_query(user: User):
+    return select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+                                  ApiToken.expires_at > now_utc()).order_by(ApiToken.id)
+
+
 def user_tokens(user: User) -> list[ApiToken]:
-    return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
-                                                          ApiToken.expires_at > now_utc()).order_by(ApiToken.id)))
+    return list(db.session.scalars(user_tokens_query(user)))
+
+
+def revoke_all(user_ids) -> int:
+    """Revoke every live token of these users (suspension, disabling): reinstating them later revives none."""
+    ids = list(user_ids)
+    if not ids:
+        return 0
+    return db.session.execute(update(ApiToken).where(ApiToken.user_id.in_(ids), ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=now_utc()).execution_options(synchronize_session=False)).rowcount
 
 
 def user_for_token(secret: str) -> User | None:

@@ -7,13 +7,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from ..mail import outbox
-from . import policy, secrets
+from . import policy, secrets, tokens
 from .models import AccountToken, Invitation, Organization, RoleGrant, User
 from .roles import ADMIN_ROLES, BUSINESS_ROLES_BY_KIND, OrgStatus, Role, role_set_problem
 
@@ -43,8 +44,12 @@ def check_username(raw: str, field: str = "username") -> str:
                                fields={field: _("3–64 of A–Z a–z 0–9 . _ -")})
     taken = db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower()))
     if taken:
-        raise Conflict(_("This user name is taken."), code="duplicate_username", fields={field: _("already taken")})
+        raise _username_taken(field)
     return username
+
+
+def _username_taken(field: str) -> Conflict:
+    return Conflict(_("This user name is taken."), code="duplicate_username", fields={field: _("already taken")})
 
 
 def create_user(*, actor, username: str, password: str, email: str, organization: Organization,
@@ -55,13 +60,17 @@ def create_user(*, actor, username: str, password: str, email: str, organization
     username = check_username(username, field_prefix + "username")
     email = check_email(email, field_prefix + "email")
     secrets.check_password_policy(password or "", username=username, field=field_prefix + "password")
+    # A verified organisation that has no manager yet gets its first account as manager (decided before the new
+    # user joins organization.users, so loading that collection never autoflushes a half-built user).
+    first_manager = organization.status == OrgStatus.verified and not any(u.is_org_manager for u in organization.users)
     user = User(username=username, email=email, password_hash=secrets.hash_password(password),
-                organization=organization, email_confirmed_at=now_utc() if confirmed else None)
-    # A verified organisation that has no manager yet gets its first account as manager.
-    if organization.status == OrgStatus.verified and not any(u.is_org_manager for u in organization.users):
-        user.is_org_manager = True
+                organization=organization, email_confirmed_at=now_utc() if confirmed else None,
+                is_org_manager=first_manager)
     db.session.add(user)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # a concurrent registration of the same name committed first (PostgreSQL)
+        raise _username_taken(field_prefix + "username") from exc
     audit.append("user.created", actor=actor, organization_id=organization.id, object_type="user", object_id=user.id,
                  details={"username": user.username, "manager": user.is_org_manager})
     if not confirmed:
@@ -144,6 +153,8 @@ def set_disabled(*, actor, user: User, disabled: bool, reason: str = "") -> User
         raise InvalidState(_("Nothing to change."))
     user.is_disabled = disabled
     user.session_version += 1
+    if disabled:
+        tokens.revoke_all([user.id])  # enabling the account later revives no token
     db.session.flush()
     audit.append("user.disabled" if disabled else "user.enabled", actor=actor, organization_id=user.organization_id,
                  object_type="user", object_id=user.id, details={"reason": reason})

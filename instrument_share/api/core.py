@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from ..accounts.roles import Role
 from ..accounts.tokens import user_for_token
 from ..core.errors import DomainError, NotAuthenticated, PermissionDenied, ValidationFailed
+from ..db import MAX_ID
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -77,19 +78,46 @@ def _field_path(loc) -> str:
     return ".".join(str(part) for part in loc if part != "__root__") or "body"
 
 
+def _bad_text(text: str) -> bool:
+    """NUL characters and lone surrogates are valid in JSON but no database can store them."""
+    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _unstorable_text(value, path: str = "") -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if isinstance(value, str):
+        if _bad_text(value):
+            problems[path or "body"] = _("NUL characters and unpaired surrogates are not allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _bad_text(str(key)):
+                problems[path or "body"] = _("NUL characters and unpaired surrogates are not allowed")
+            else:
+                problems |= _unstorable_text(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems |= _unstorable_text(item, f"{path}.{index}" if path else str(index))
+    return problems
+
+
 def parse_body(model: type[BaseModel], *, allow_empty: bool = False) -> BaseModel:
     """Parse the JSON body: unreadable JSON is 400, wrong values are 422 naming each field."""
     raw = request.get_data(cache=True)
     if not raw.strip():
-        if allow_empty:
-            return model()
-        raise MalformedRequest(_("A JSON body is required."))
-    try:
-        payload = request.get_json(force=True, silent=False)
-    except Exception as exc:
-        raise MalformedRequest(_("The body is not valid JSON.")) from exc
+        if not allow_empty:
+            raise MalformedRequest(_("A JSON body is required."))
+        payload = {}
+    else:
+        try:
+            payload = request.get_json(force=True, silent=False)
+        except Exception as exc:
+            raise MalformedRequest(_("The body is not valid JSON.")) from exc
     if not isinstance(payload, dict):
         raise MalformedRequest(_("The body must be a JSON object."))
+    if unstorable := _unstorable_text(payload):
+        raise ValidationFailed(_("Some values are invalid: %(f)s.", f=", ".join(sorted(unstorable))),
+                               fields=unstorable)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
@@ -107,7 +135,7 @@ def query_int(name: str, default: int | None = None, *, minimum: int = 1, maximu
     except ValueError as exc:
         raise ValidationFailed(_("%(name)s must be a whole number.", name=name), fields={name: _("whole number")}) \
             from exc
-    if value < minimum or (maximum is not None and value > maximum):
+    if value < minimum or value > (maximum if maximum is not None else MAX_ID):  # what an INTEGER column holds
         raise ValidationFailed(_("%(name)s is out of range.", name=name), fields={name: _("out of range")})
     return value
 
@@ -115,7 +143,7 @@ def query_int(name: str, default: int | None = None, *, minimum: int = 1, maximu
 def paginate(stmt, serialize: Callable, session) -> dict:
     from sqlalchemy import func, select
 
-    page = query_int("page", 1)
+    page = query_int("page", 1, maximum=10**9)
     per_page = query_int("per_page", 20, maximum=100)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()

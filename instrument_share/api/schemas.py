@@ -1,8 +1,13 @@
 """Request bodies of the accounts API; strict types and no unknown fields (mass-assignment guard)."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from ..db import MAX_ID
+
+# Identifiers are INTEGER columns: a larger number can name nothing, and must not reach the database driver.
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
 class Strict(BaseModel):
@@ -36,7 +41,7 @@ class OrganizationCreate(Strict):
     uscc: StrictStr
     kind: OrgKindName
     region_code: StrictStr | None = None
-    superior_id: StrictInt | None = None
+    superior_id: Id | None = None
     actual_controller: StrictStr | None = None
     sme: SmeIn | None = None
     first_user: FirstUserIn | None = None
@@ -49,7 +54,7 @@ class OrganizationCreate(Strict):
 class OrganizationPatch(Strict):
     name: StrictStr | None = None
     region_code: StrictStr | None = None
-    superior_id: StrictInt | None = None
+    superior_id: Id | None = None
     actual_controller: StrictStr | None = None
     contact_name: StrictStr | None = None
     contact_phone: StrictStr | None = None
@@ -64,7 +69,7 @@ class ReasonIn(Strict):
 
 
 class RelationCreate(Strict):
-    other_id: StrictInt
+    other_id: Id
     kind: Literal["shareholding", "subsidiary", "co_building", "same_controller", "same_legal_rep"]
 
 
@@ -77,7 +82,7 @@ class UserCreate(Strict):
     username: StrictStr
     password: StrictStr
     email: StrictStr
-    organization_id: StrictInt
+    organization_id: Id
 
 
 class RolesIn(Strict):

@@ -11,11 +11,12 @@ def iso(value: datetime | None) -> str | None:
 
 
 def organization_json(org: Organization, viewer) -> dict:
-    data = {"id": org.id, "name": org.name, "kind": org.kind, "region_code": org.region_code, "status": org.status,
-            "uscc": org.uscc, "is_defence": org.kind == "defence_unit"}
-    if org.superior_id is not None:
-        data["superior_id"] = org.superior_id
+    # Anyone sees only name, kind, region and status ("Who may read what"); everything else is absent.
+    data = {key: getattr(org, key) for key in policy.PUBLIC_ORG_FIELDS}
     if policy.can_read_org_private(viewer, org):
+        data |= {"uscc": org.uscc, "is_defence": org.kind == "defence_unit"}
+        if org.superior_id is not None:
+            data["superior_id"] = org.superior_id
         data |= {
             "actual_controller": org.actual_controller,
             "sme": {"staff_count": org.sme_staff_count, "annual_revenue_fen": org.sme_annual_revenue_fen,

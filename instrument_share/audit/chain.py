@@ -92,7 +92,14 @@ def verify_entries(entries: Iterable[AuditEntry]) -> VerifyResult:
 
 
 def verify(batch_size: int = 5000) -> VerifyResult:
-    """Verify the whole stored chain, streaming it in batches."""
+    """Verify the whole stored chain, streaming it in batches.
+
+    populate_existing: entries this session already holds (appended earlier by a long-lived process) are re-read
+    from the database, so a change made behind the platform's back is seen, not the remembered original.
+    """
     session = db.session()
-    stmt = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch_size)
-    return verify_entries(session.scalars(stmt))
+    stmt = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch_size,
+                                                                         populate_existing=True)
+    # Closed even when the walk stops early at a broken entry: on PostgreSQL the stream is a server-side cursor.
+    with session.scalars(stmt) as entries:
+        return verify_entries(entries)

@@ -16,3 +16,17 @@ def freeze(at: datetime | None) -> None:
     if at is not None and at.tzinfo is None:
         raise ValueError("freeze() needs an aware datetime")
     _frozen = at.astimezone(UTC) if at is not None else None
+
+
+def local_today(tz_name: str | None = None):
+    """Today's date in the platform's time zone (Asia/Shanghai by default)."""
+    from zoneinfo import ZoneInfo
+
+    if tz_name is None:
+        try:
+            from flask import current_app
+
+            tz_name = current_app.config["TIMEZONE"]
+        except RuntimeError:
+            tz_name = "Asia/Shanghai"
+    return now_utc().astimezone(ZoneInfo(tz_name)).date()

@@ -3,6 +3,7 @@
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 FEN_PER_YUAN = 100
+MAX_YUAN_DIGITS = 13  # far above any real amount; keeps exponents like 1e999999999 out of the arithmetic
 
 
 def round_half_up_to_fen(amount: Decimal) -> int:
@@ -14,10 +15,12 @@ def yuan_to_fen(text: str) -> int:
     """Parse a yuan amount typed by a person ("1234.5") into fen; more than 2 decimals is refused."""
     try:
         value = Decimal(str(text).strip().replace(",", ""))
-    except InvalidOperation as exc:
+    except (InvalidOperation, ArithmeticError) as exc:
         raise ValueError("not a number") from exc
-    if not value.is_finite():
-        raise ValueError("not a number")
+    if not value.is_finite() or (value and value.adjusted() >= MAX_YUAN_DIGITS):
+        raise ValueError("not a number in range")
+    if value and value.adjusted() < -2:
+        raise ValueError("at most two decimals")
     fen = value * FEN_PER_YUAN
     if fen != fen.to_integral_value():
         raise ValueError("at most two decimals")

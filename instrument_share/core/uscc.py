@@ -26,7 +26,8 @@ def validate(raw: str) -> str:
     code = normalize(raw)
     if len(code) != 18:
         raise USCCError(str(_l("must be 18 characters, got %(n)d", n=len(code))))
-    for pos, ch in enumerate(code, start=1):
+    # The 18th character is checked against the computed one, so a bad last character is told what it should be.
+    for pos, ch in enumerate(code[:17], start=1):
         if ch not in _VALUES:
             raise USCCError(str(_l("character %(ch)s at position %(pos)d is not allowed "
                                    "(digits and capital letters except I, O, S, V, Z)", ch=ch, pos=pos)))

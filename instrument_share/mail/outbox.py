@@ -60,6 +60,8 @@ def send_due(limit: int = 100, deliver=_deliver) -> dict[str, int]:
             message = session.scalars(
                 select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1).with_for_update(skip_locked=True)
+                # The claim below compares attempts: use the stored row, not a copy an earlier run left in the session.
+                .execution_options(populate_existing=True)
             ).first()
             if message is None:
                 break

@@ -34,8 +34,9 @@ def claim(job_name: str, period: str, *, lease_seconds: int, owner: str | None =
     try:
         with db.transaction() as session:
             now = now_utc()
+            # populate_existing: decide on the stored row, not on a copy this session loaded earlier.
             run = session.scalars(select(JobRun).where(JobRun.job_name == job_name, JobRun.period == period)
-                                  .with_for_update()).first()
+                                  .with_for_update().execution_options(populate_existing=True)).first()
             if run is None:
                 run = JobRun(job_name=job_name, period=period, claimed_by=owner, claimed_at=now,
                              lease_expires_at=now + timedelta(seconds=lease_seconds))
@@ -57,9 +58,12 @@ def run_once(job_name: str, period: str, work: Callable[[], object], *, lease_se
     run = claim(job_name, period, lease_seconds=lease_seconds)
     if run is None:
         return False
+    mine = (run.claimed_by, run.claimed_at)
     with db.transaction() as session:
-        current = session.scalars(select(JobRun).where(JobRun.id == run.id).with_for_update()).one()
-        if current.claimed_by != run.claimed_by or current.finished_at is not None:
+        # Re-read the stored row (the session still holds `run` itself, which would always look like ours).
+        current = session.scalars(select(JobRun).where(JobRun.id == run.id).with_for_update()
+                                  .execution_options(populate_existing=True)).one()
+        if (current.claimed_by, current.claimed_at) != mine or current.finished_at is not None:
             return False  # our lease expired and another process took the period over
         result = work()
         current.finished_at = now_utc()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from flask import Flask
 
 from ..accounts import auth
+from ..bookings import lifecycle
+from ..catalogue import defence
 from ..mail import outbox
 from .claims import period_key, run_once
 
@@ -22,9 +24,21 @@ class Job:
     claimed: bool = True
 
 
+def defence_approvals() -> str:
+    warned = defence.warn_expiring()
+    expired = defence.expire_due()
+    return f"warned={warned} expired={expired}"
+
+
 JOBS: list[Job] = [
     Job("send_outbox", 30, outbox.send_due, claimed=False),
     Job("purge_login_failures", 3600, auth.purge_login_failures),
+    # Hourly, so a listing is suspended within the hour its approval ends (local calendar day).
+    Job("defence_approvals", 3600, defence_approvals),
+    # Item by item, each in its own transaction and idempotent, so they run unclaimed every minute.
+    Job("auto_reject_bookings", 60, lifecycle.auto_reject_due, claimed=False),
+    Job("mark_no_shows", 60, lifecycle.mark_no_shows, claimed=False),
+    Job("booking_reminders", 300, lifecycle.send_reminders, claimed=False),
 ]
 
 

@@ -3,17 +3,21 @@
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask, session, url_for
+from flask import Flask, abort, has_request_context, request, session, url_for
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from ..accounts.roles import KIND_LABELS, RELATION_LABELS, ROLE_LABELS, STATUS_LABELS
 from ..core.money import format_fen
+from ..db import MAX_ID
 from ..extensions import babel, csrf, login_manager
 
 
 def select_locale() -> str:
     languages = ("zh", "en")
+    if not has_request_context():
+        return "zh"  # jobs and commands write in the default language
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
@@ -27,11 +31,43 @@ def page_url(endpoint: str, args, page: int) -> str:
     return url_for(endpoint, **{k: v for k, v in args.items() if k != "page"}, page=page)
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in URLs: a number beyond an INTEGER column names nothing and must not reach the database driver.
+
+    It becomes 0, which no row has, so the view answers its usual 404 (refusing it in the converter would make
+    werkzeug answer 405 wherever a sibling rule with another method exists).
+    """
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= MAX_ID else 0
+
+
+def _refuse_nul_input() -> None:
+    """PostgreSQL text cannot hold NUL characters: such a query, form or credential is malformed (400, not 500)."""
+    auth = request.authorization
+    values = [*request.args.values(), *(request.view_args or {}).values(),
+              auth.username if auth else None, auth.password if auth else None]
+    if request.blueprint != "api" and request.method in ("POST", "PUT", "PATCH", "DELETE") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):  # the API reads its body as JSON itself
+        values += list(request.form.values())
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        abort(400)
+
+
+def merge_args(args, **changes) -> dict:
+    """Query arguments with some changed (None drops one), for filter and pager links."""
+    merged = {k: v for k, v in args.items() if v not in ("", None)} | changes
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 def register_web(app: Flask) -> None:
     from ..api import api_bp
     from . import errors, security
     from .views import register_blueprints
 
+    app.url_map.converters["int"] = IdConverter
+    app.before_request(_refuse_nul_input)
     app.permanent_session_lifetime = timedelta(hours=app.config["SESSION_LIFETIME_HOURS"])
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_timezone=app.config["TIMEZONE"])
@@ -39,6 +75,12 @@ def register_web(app: Flask) -> None:
     security.init_app(app)
     errors.init_app(app)
     register_blueprints(app)
+    from . import booking_admin_views, booking_page_views, calendar_views, notification_views
+    from .booking_views import bp as bookings_bp
+
+    app.register_blueprint(bookings_bp)
+    for module in (booking_page_views, booking_admin_views, calendar_views, notification_views):
+        app.register_blueprint(module.bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API accepts only bearer tokens, never the session cookie, so it has no CSRF surface
 
@@ -51,8 +93,13 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["fen"] = format_fen
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.filters["merge_args"] = merge_args
 
     @app.context_processor
     def labels():
+        from ..bookings.labels import BOOKING_STATUS_LABELS
+        from ..catalogue.fields import SERVICE_MODE_LABELS
+
         return {"role_labels": ROLE_LABELS, "kind_labels": KIND_LABELS, "status_labels": STATUS_LABELS,
-                "relation_labels": RELATION_LABELS}
+                "relation_labels": RELATION_LABELS, "booking_status_labels": BOOKING_STATUS_LABELS,
+                "mode_labels": SERVICE_MODE_LABELS}

@@ -18,13 +18,13 @@ PER_PAGE = 50
 
 
 def _page_arg() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**9)  # the offset must fit in 64 bits
 
 
 @bp.route("/organizations")
 @role_required(Role.system_admin)
 def organizations_list():
-    status, q = request.args.get("status") or None, (request.args.get("q") or "").strip()
+    status, q = request.args.get("status") or None, (request.args.get("q") or "").strip()[:254]  # LIKE limits
     stmt = select(Organization).order_by(Organization.status != OrgStatus.pending, Organization.id.desc())
     if status:
         stmt = stmt.where(Organization.status == status)
@@ -136,7 +136,7 @@ def organization_relation(org_id: int):
 @bp.route("/users")
 @role_required(Role.system_admin, Role.security_admin)
 def users_list():
-    q = (request.args.get("q") or "").strip()
+    q = (request.args.get("q") or "").strip()[:254]  # longer than any name or address; SQLite limits LIKE patterns
     stmt = select(User).order_by(User.id.desc())
     if q:
         stmt = stmt.where(or_(User.username.contains(q), User.email.contains(q)))

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from ..accounts.roles import Role
 from ..audit import chain, queries
-from ..db import db
+from ..db import MAX_ID, db
 from .helpers import role_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -24,9 +24,11 @@ def entries():
     except ValueError:
         flash(_("Dates must look like 2026-12-01."), "error")
     actor_id = args.get("actor_id", type=int)
+    if actor_id is not None and not 0 <= actor_id <= MAX_ID:
+        actor_id = 0  # no account has such an id; it must not reach the database driver
     stmt = queries.filtered(action=(args.get("action") or "").strip() or None, actor_id=actor_id, start=start,
                             end=end, outcome=args.get("outcome") or None)
-    page = max(args.get("page", 1, type=int) or 1, 1)
+    page = min(max(args.get("page", 1, type=int) or 1, 1), 10**9)  # the offset must fit in 64 bits
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     return render_template("audit/entries.html", entries=rows, total=total, page=page, per_page=PER_PAGE,

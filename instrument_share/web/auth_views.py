@@ -75,6 +75,8 @@ def totp():
     user = _pending_user()
     if user is None:
         return redirect(url_for("auth.login"))
+    if not user.has_totp:  # a second factor that is required but not set up yet is enrolled first
+        return redirect(url_for("auth.totp_enrol"))
     form = TotpForm()
     if form.validate_on_submit():
         with db.transaction():
@@ -98,6 +100,8 @@ def totp_enrol():
     user = _pending_user()
     if user is None:
         return redirect(url_for("auth.login"))
+    if user.has_totp:  # the code is asked for; knowing the password must not allow enrolling another key
+        return redirect(url_for("auth.totp"))
     secret = session["pending_login"].setdefault("secret", secrets.new_totp_secret())
     session.modified = True
     form = TotpForm()
@@ -139,6 +143,7 @@ def _fen_field(form, name: str) -> int | None:
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     form = RegisterForm()
+    status = 200
     if form.validate_on_submit():
         try:
             with db.transaction():
@@ -151,9 +156,12 @@ def register():
                     first_user=organizations.FirstUser(form.username.data, form.password.data, form.email.data))
         except DomainError as exc:
             show_error(exc, form)
+            status = exc.status  # 422 for a bad value, 409 for a duplicate code or user name
         else:
             return render_template("auth/registered.html", email=form.email.data)
-    return render_template("auth/register.html", form=form)
+    elif form.is_submitted():
+        status = 422
+    return render_template("auth/register.html", form=form), status
 
 
 @bp.route("/confirm/<token>")

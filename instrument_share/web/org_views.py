@@ -63,7 +63,7 @@ def update_profile():
     if form.validate_on_submit():
         try:
             changes = {k: getattr(form, k).data for k in ("contact_name", "contact_phone", "contact_email",
-                                                           "address", "actual_controller")}
+                                                           "address")}  # the actual controller: system_admin
             if org.kind == "enterprise":
                 changes["sme"] = organizations.SmeProfile(
                     staff_count=form.staff_count.data,

@@ -1,0 +1,1 @@
+"""Booking engine: rules, availability, race-free bookings, contracts, violations, notifications, calendars."""

@@ -1,0 +1,1 @@
+"""The instrument catalogue, defence listings with field-level visibility, clearances and search (measures 18, 19)."""

@@ -1,0 +1,55 @@
+"""Search results as CSV or XLSX, cell by cell through the viewer's visibility (a hidden field is an empty cell)."""
+
+import csv
+import io
+from datetime import date
+
+from .fields import FIELDS
+from .models import Instrument
+from .visibility import Viewer, project, viewer_level
+
+EXPORT_LIMIT = 5000
+COLUMNS = [("id", "编号"), *((f.name, f.header) for f in FIELDS), ("is_defence", "军工共享"), ("status", "状态")]
+
+
+def _cell(name: str, value):
+    if value is None:
+        return ""
+    if name.endswith("_fen"):
+        return f"{value // 100}.{value % 100:02d}"  # yuan, exact: money is never a float
+    if isinstance(value, list):
+        return "、".join(value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def table(instruments: list[Instrument], viewer: Viewer) -> list[list]:
+    rows = []
+    for instrument in instruments:
+        data = project(instrument, viewer_level(viewer, instrument.owner_id))
+        rows.append([_cell(name, data.get(name)) for name, _header in COLUMNS])
+    return rows
+
+
+def to_csv(instruments: list[Instrument], viewer: Viewer) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([header for _name, header in COLUMNS])
+    writer.writerows(table(instruments, viewer))
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 Chinese correctly
+
+
+def to_xlsx(instruments: list[Instrument], viewer: Viewer) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("仪器目录")
+    sheet.append([header for _name, header in COLUMNS])
+    for row in table(instruments, viewer):
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,143 @@
+"""Listing services: create, edit (directly or as a pending revision), publish, suspend, resume, retire."""
+
+import json
+
+from flask_babel import gettext as _
+
+from ..accounts.models import Organization
+from ..audit import chain as audit
+from ..core.clock import local_today, now_utc
+from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from ..db import db
+from . import policy, search
+from .fields import Status
+from .models import Instrument, InstrumentRevision
+from .signals import instrument_unavailable
+from .values import FieldErrors, clean
+from .visibility import Viewer, can_see
+
+
+def _clean(values: dict, *, partial: bool) -> dict:
+    try:
+        return clean(values, partial=partial)
+    except FieldErrors as exc:
+        raise ValidationFailed(_("Some values are invalid: %(f)s.", f=", ".join(sorted(exc.fields))),
+                               fields=exc.fields) from exc
+
+
+def _log(action: str, actor, instrument: Instrument, **details) -> None:
+    # Field names only: restricted values of defence listings never go into the log.
+    audit.append(action, actor=actor, organization_id=instrument.owner_id, object_type="instrument",
+                 object_id=instrument.id, details=details)
+
+
+def get_visible(instrument_id: int, viewer: Viewer) -> Instrument:
+    """The listing, or 404 when it does not exist for this viewer (its existence is not revealed)."""
+    instrument = db.session.get(Instrument, instrument_id)
+    if instrument is None or not can_see(viewer, instrument):
+        raise NotFound(_("No such instrument."))
+    return instrument
+
+
+def require_operator(actor, instrument: Instrument) -> None:
+    if not policy.is_operator_of(actor, instrument.owner_id):
+        raise PermissionDenied(_("Only the owning unit's instrument operators do this."))
+
+
+def create_instrument(*, actor, values: dict, owner_id: int | None = None) -> Instrument:
+    owner_id = actor.organization_id if owner_id is None else owner_id
+    if not policy.is_operator_of(actor, owner_id):
+        raise PermissionDenied(_("Only an instrument operator of a verified unit lists its own instruments."))
+    cleaned = _clean(values, partial=False)
+    instrument = Instrument(owner=db.session.get(Organization, owner_id), status=Status.draft.value,
+                            created_by_id=actor.id, **cleaned)
+    db.session.add(instrument)
+    db.session.flush()
+    search.reindex(instrument)
+    _log("instrument.created", actor, instrument, fields=sorted(cleaned))
+    return instrument
+
+
+def _apply(instrument: Instrument, changes: dict) -> None:
+    for name, value in changes.items():
+        setattr(instrument, name, value)
+    instrument.updated_at = now_utc()
+
+
+def update_instrument(*, actor, instrument: Instrument, values: dict) -> Instrument:
+    """Edit a listing; an approved defence listing keeps showing its approved version until the revision passes."""
+    require_operator(actor, instrument)
+    changes = _clean(values, partial=True)
+    if not changes:
+        raise ValidationFailed(_("Nothing to change."), fields={"body": _("no fields given")})
+    if instrument.status in (Status.revoked, Status.retired):
+        raise InvalidState(_("A revoked or retired listing cannot be changed."))
+    if instrument.is_defence and instrument.status == Status.in_review:
+        raise InvalidState(_("The listing is in review; wait for the review result."))
+    if instrument.is_defence and instrument.status != Status.draft:
+        revision = instrument.pending_revision
+        if revision is not None and revision.status != "draft":
+            raise InvalidState(_("A revision is in review; wait for the review result."))
+        if revision is None:
+            revision = InstrumentRevision(instrument=instrument, changes="{}", drafted_by_id=actor.id)
+            db.session.add(revision)
+        merged = json.loads(revision.changes) | {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                                                 for k, v in changes.items()}
+        revision.changes, revision.drafted_by_id = json.dumps(merged, ensure_ascii=False), actor.id
+        db.session.flush()
+        _log("instrument.revision_drafted", actor, instrument, revision_id=revision.id, fields=sorted(changes))
+        return instrument
+    _apply(instrument, changes)
+    search.reindex(instrument)
+    _log("instrument.updated", actor, instrument, fields=sorted(changes))
+    return instrument
+
+
+def publish(*, actor, instrument: Instrument) -> Instrument:
+    require_operator(actor, instrument)
+    if instrument.is_defence:
+        raise InvalidState(_("A defence listing is published only through confidentiality review and approval."))
+    if instrument.status != Status.draft:
+        raise InvalidState(_("Only a draft is published."))
+    instrument.status, instrument.published_at = Status.published.value, now_utc()
+    search.reindex(instrument)
+    _log("instrument.published", actor, instrument)
+    return instrument
+
+
+def suspend(*, actor, instrument: Instrument, reason: str) -> Instrument:
+    require_operator(actor, instrument)
+    if instrument.status != Status.published:
+        raise InvalidState(_("Only a published listing is suspended."))
+    instrument.status, instrument.status_reason = Status.suspended.value, (reason or "").strip() or None
+    search.reindex(instrument)
+    _log("instrument.suspended", actor, instrument, reason=reason)
+    instrument_unavailable.send(instrument, reason=_("The instrument was suspended by its unit."))
+    return instrument
+
+
+def is_expired(instrument: Instrument) -> bool:
+    return instrument.is_defence and instrument.valid_until is not None and instrument.valid_until < local_today()
+
+
+def resume(*, actor, instrument: Instrument) -> Instrument:
+    require_operator(actor, instrument)
+    if instrument.status != Status.suspended:
+        raise InvalidState(_("Only a suspended listing is resumed."))
+    if is_expired(instrument):
+        raise Conflict(_("The approval has expired; the superior authority must renew it."), code="approval_expired")
+    instrument.status, instrument.status_reason = Status.published.value, None
+    search.reindex(instrument)
+    _log("instrument.resumed", actor, instrument)
+    return instrument
+
+
+def retire(*, actor, instrument: Instrument) -> Instrument:
+    require_operator(actor, instrument)
+    if instrument.status == Status.retired:
+        raise InvalidState(_("The listing is already retired."))
+    instrument.status = Status.retired.value
+    search.reindex(instrument)
+    _log("instrument.retired", actor, instrument)
+    instrument_unavailable.send(instrument, reason=_("The instrument was retired by its unit."))
+    return instrument

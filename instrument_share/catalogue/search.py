@@ -1,0 +1,236 @@
+"""Keep each listing's search rows up to date and answer catalogue queries for a viewer.
+
+The rows (models.InstrumentSearchRow) carry only what each visibility level shows, so the text match, every filter,
+the sort key and the facet counts of a query are computed on what that viewer may see, and nothing else.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Integer, and_, case, column, delete, func, literal, or_, select, text
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import ColumnElement
+
+from ..db import db
+from .fields import SEARCHED_FIELDS, Status, Visibility
+from .grams import QueryPart, index_tokens, parse_query
+from .models import Instrument, InstrumentSearchRow
+from .visibility import Viewer, large_threshold_fen, visible_fields
+
+Row = InstrumentSearchRow
+DEFENCE_LEVELS = (Visibility.public, Visibility.registered, Visibility.cleared, Visibility.hidden)
+
+
+def _row(instrument: Instrument, level: Visibility) -> Row:
+    shown = visible_fields(instrument, level)
+    texts = [str(getattr(instrument, name) or "") for name in SEARCHED_FIELDS if name in shown]
+    tokens = index_tokens(texts)
+
+    def pick(name):
+        return getattr(instrument, name) if name in shown else None
+
+    return Row(instrument_id=instrument.id, level=level.value, owner_id=instrument.owner_id,
+               status=instrument.status, is_defence=instrument.is_defence, owner_kind=instrument.owner.kind,
+               region_code=instrument.owner.region_code if "owner_id" in shown else None,
+               name_sort=pick("name_zh"), category_code=pick("category_code"), district=pick("district"),
+               service_modes=("," + instrument.service_modes + ",") if "service_modes" in shown else None,
+               fee_per_hour_fen=pick("fee_per_hour_fen"), fee_per_sample_fen=pick("fee_per_sample_fen"),
+               original_value_fen=pick("original_value_fen"), published_at=instrument.published_at,
+               body="\n".join(t for t in texts if t), uni=tokens.uni, bi=tokens.bi, words=tokens.words)
+
+
+def _levels(instrument: Instrument) -> tuple[Visibility, ...]:
+    if not instrument.is_defence:
+        return (Visibility.public,)
+    if instrument.status == Status.published:
+        return DEFENCE_LEVELS
+    return (Visibility.hidden,)  # unpublished defence listings exist only for the unit and its approvers
+
+
+def reindex(instrument: Instrument) -> None:
+    """Rebuild the listing's rows in the caller's transaction (after every change of content, status or review)."""
+    reindex_many([instrument])
+
+
+def reindex_many(instruments: list[Instrument]) -> None:
+    """reindex for many listings with one delete and one flush (bulk import)."""
+    db.session.execute(delete(Row).where(Row.instrument_id.in_([i.id for i in instruments])))
+    db.session.add_all([_row(instrument, level) for instrument in instruments for level in _levels(instrument)])
+    db.session.flush()
+
+
+def entitled(viewer: Viewer) -> ColumnElement[bool]:
+    """Exactly one row per listing the viewer may see: the row of the viewer's level for that listing.
+
+    Written as a disjunction of (level, status, …) terms rather than a computed level, so the (level, status) index
+    can serve it: published civilian rows; published defence rows of the viewer's base level, of units that did not
+    clear the viewer and are not its own; published rows of the cleared level of units that cleared it; and every
+    row of its own units (civilian rows of any status, defence rows of the hidden level).
+    """
+    full = sorted(viewer.full_units)
+    cleared = sorted(viewer.cleared_by - viewer.full_units)
+    published = Row.status == Status.published.value
+    base = Visibility.registered.value if viewer.registered else Visibility.public.value
+    terms = [and_(Row.level == Visibility.public.value, published, Row.is_defence.is_(False))]
+    others = [Row.owner_id.not_in(full + cleared)] if full or cleared else []
+    terms.append(and_(Row.level == base, published, Row.is_defence.is_(True), *others))
+    if cleared:
+        terms.append(and_(Row.level == Visibility.cleared.value, published, Row.is_defence.is_(True),
+                          Row.owner_id.in_(cleared)))
+    if full:
+        terms.append(and_(Row.owner_id.in_(full), or_(
+            and_(Row.level == Visibility.public.value, Row.is_defence.is_(False)),
+            and_(Row.level == Visibility.hidden.value, Row.is_defence.is_(True)))))
+    return or_(*terms)
+
+
+def _fts_sqlite(parts: list[QueryPart]) -> str:
+    clauses = []
+    for part in parts:
+        if part.prefix:
+            clauses.append(f"{part.column} : {part.terms[0]}*")
+        else:
+            clauses.append(f'{part.column} : "{" ".join(part.terms)}"')
+    return " AND ".join(clauses)
+
+
+def _tsquery(parts: list[QueryPart], column: str) -> str | None:
+    """The GIN-indexable part of the PostgreSQL query: every gram must occur (their order is checked by
+    _phrases, on the stored grams, since a phrase query would make PostgreSQL parse each candidate's text again)."""
+    terms = []
+    for part in parts:
+        if part.column != column:
+            continue
+        terms.append(f"{part.terms[0]}:*" if part.prefix else " & ".join(part.terms))
+    return " & ".join(terms) or None
+
+
+def _phrases(parts: list[QueryPart]) -> list[ColumnElement[bool]]:
+    """Consecutive grams as a substring of the stored bigram text: tokens there are exactly two characters (or the
+    run break) separated by one space, so "液相 相色 色谱" can only occur as three consecutive grams of one run."""
+    return [func.strpos(Row.bi, " ".join(part.terms)) > 0 for part in parts
+            if part.column == "bi" and len(part.terms) > 1]
+
+
+def _needles(parts: list[QueryPart]) -> list[str]:
+    """The text each query part stands for, normalised as the index is (质谱仪 for the grams 质谱 谱仪)."""
+    return [part.terms[0] + "".join(t[1:] for t in part.terms[1:]) if part.column == "bi" else part.terms[0]
+            for part in parts]
+
+
+def text_condition(parts: list[QueryPart]) -> ColumnElement[bool] | None:
+    if not parts:
+        return None
+    if db.dialect == "sqlite":
+        matching = text("SELECT rowid FROM instrument_fts WHERE instrument_fts MATCH :fts").bindparams(
+            fts=_fts_sqlite(parts)).columns(column("rowid", Integer))
+        return Row.id.in_(matching)
+    conditions = []
+    for name in ("uni", "bi", "words"):
+        query = _tsquery(parts, name)
+        if query:
+            conditions.append(func.to_tsvector(text("'simple'"), getattr(Row, name)).op("@@")(
+                func.to_tsquery(text("'simple'"), query)))
+    return and_(*conditions, *_phrases(parts))
+
+
+@dataclass
+class SearchParams:
+    q: str = ""
+    category_code: str | None = None
+    district: str | None = None
+    region: str | None = None  # owner region prefix: 3201 Nanjing, 32 Jiangsu, 31 Shanghai …
+    owner_kind: str | None = None
+    owner_id: int | None = None
+    service_mode: str | None = None
+    fee_max_fen: int | None = None
+    large: bool | None = None
+    defence: bool | None = None
+    status: str | None = None
+    sort: str = "relevance"
+    page: int = 1
+    per_page: int = 20
+
+
+SORTS = {
+    "newest": (Row.published_at.desc(), Row.instrument_id.desc()),
+    "name": (Row.name_sort.is_(None), Row.name_sort, Row.instrument_id),
+    "value": (Row.original_value_fen.is_(None), Row.original_value_fen.desc(), Row.instrument_id),
+    "fee": (Row.fee_per_hour_fen.is_(None), Row.fee_per_hour_fen, Row.instrument_id),
+}
+
+
+def _filters(params: SearchParams) -> list[ColumnElement[bool]]:
+    conditions = []
+    if params.category_code:
+        code = params.category_code
+        conditions.append(Row.category_code == code if len(code) > 2
+                          else Row.category_code.startswith(code, autoescape=True))
+    if params.district:
+        conditions.append(Row.district == params.district)
+    if params.region:
+        conditions.append(Row.region_code.startswith(params.region, autoescape=True))
+    if params.owner_kind:
+        conditions.append(Row.owner_kind == params.owner_kind)
+    if params.owner_id is not None:
+        conditions.append(Row.owner_id == params.owner_id)
+    if params.service_mode:
+        conditions.append(Row.service_modes.contains("," + params.service_mode + ",", autoescape=True))
+    if params.fee_max_fen is not None:
+        conditions.append(or_(Row.fee_per_hour_fen <= params.fee_max_fen, Row.fee_per_sample_fen <= params.fee_max_fen))
+    if params.large is not None:
+        threshold = large_threshold_fen()
+        conditions.append(Row.original_value_fen >= threshold if params.large else Row.original_value_fen < threshold)
+    if params.defence is not None:
+        conditions.append(Row.is_defence.is_(params.defence))
+    if params.status:
+        conditions.append(Row.status == params.status)
+    return conditions
+
+
+def load_instruments(ids: list[int]) -> list[Instrument]:
+    """The listings of a result page, in its order, with what presenting them reads (owner, revisions) loaded in
+    two queries rather than two per listing."""
+    if not ids:
+        return []
+    found = {i.id: i for i in db.session.scalars(select(Instrument).where(Instrument.id.in_(ids)).options(
+        selectinload(Instrument.owner), selectinload(Instrument.revisions)))}
+    return [found[i] for i in ids if i in found]
+
+
+@dataclass
+class SearchResult:
+    rows: list[Row]
+    total: int
+    facets: dict[str, list[tuple[str, int]]]
+
+
+def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> SearchResult:
+    parts = parse_query(params.q)
+    where = [entitled(viewer), *_filters(params)]
+    matched = text_condition(parts)
+    if matched is not None:
+        where.append(matched)
+    # The page is chosen on the narrow columns (ids), then its rows are read: sorting whole rows, which carry the
+    # searched text and its grams, costs far more than sorting ids.
+    stmt = select(Row.id).where(*where)
+    if params.sort == "relevance" and parts:
+        # Relevance is computed on narrow columns, the same way on both databases: listings whose visible name holds
+        # more of the query's parts first, then the newest. Ranking on the grams (FTS5 bm25, PostgreSQL ts_rank over
+        # vectors built per row at query time) costs 50 ms to over a second when a common character or word matches
+        # most of the catalogue, and ranks little for queries of one or two characters.
+        visible_name = func.lower(func.coalesce(Row.name_sort, ""))
+        in_name = sum((case((visible_name.contains(needle, autoescape=True), 1), else_=0)
+                       for needle in _needles(parts)), start=literal(0))
+        stmt = stmt.order_by(in_name.desc(), *SORTS["newest"])
+    else:
+        stmt = stmt.order_by(*SORTS.get(params.sort, SORTS["newest"]))
+    total = db.session.scalar(select(func.count()).select_from(Row).where(*where))
+    ids = list(db.session.scalars(stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)))
+    by_id = {row.id: row for row in db.session.scalars(select(Row).where(Row.id.in_(ids)))} if ids else {}
+    result = SearchResult([by_id[i] for i in ids], total or 0, {})
+    if facets:
+        for name, key in (("category", func.substr(Row.category_code, 1, 2)), ("district", Row.district)):
+            counted = db.session.execute(select(key, func.count()).where(*where, key.is_not(None))
+                                         .group_by(key).order_by(func.count().desc()).limit(30))
+            result.facets[name] = [(value, count) for value, count in counted]
+    return result

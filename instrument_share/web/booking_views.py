@@ -1,0 +1,201 @@
+"""Booking pages: my organisation's bookings, the operators' queue, a booking with its actions, and its printable
+service contract."""
+
+import json
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from ..api.bookings import visible_bookings
+from ..bookings import calendars, contracts, service
+from ..bookings.forms import CancelForm, ReasonForm
+from ..bookings.labels import BOOKING_STATUS_LABELS
+from ..bookings.models import HOLDING, Booking
+from ..bookings.ruleset import load_rules
+from ..catalogue import policy
+from ..catalogue.present import instrument_json
+from ..catalogue.visibility import viewer_for
+from ..core.clock import now_utc
+from ..core.errors import DomainError
+from ..db import db
+from .helpers import safe_next, show_error
+
+bp = Blueprint("bookings", __name__)
+PER_PAGE = 30
+
+
+def me():
+    return current_user._get_current_object()
+
+
+def _booking(booking_id: int) -> Booking:
+    booking = db.session.scalar(visible_bookings(current_user).where(Booking.id == booking_id))
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def late_cancellation(booking: Booking, actor) -> bool:
+    """Whether the booking organisation cancelling now would count as a late cancellation (service.cancel)."""
+    return booking.status == "confirmed" and actor.organization_id == booking.organization_id and \
+        booking.start_at is not None and \
+        booking.start_at - now_utc() < timedelta(hours=load_rules(booking.instrument_id).cancel_notice_hours)
+
+
+def instrument_names(bookings) -> dict[int, str]:
+    """Each instrument's name as the viewer may see it."""
+    viewer, names = viewer_for(me()), {}
+    for b in bookings:
+        if b.instrument_id not in names:
+            names[b.instrument_id] = instrument_json(b.instrument, viewer).get("name_zh") or \
+                _("Defence listing no. %(id)d", id=b.instrument_id)
+    return names
+
+
+def _page_arg() -> int:
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+
+
+def _listing(stmt, status: str | None):
+    if status in BOOKING_STATUS_LABELS:
+        stmt = stmt.where(Booking.status == status)
+    page = _page_arg()
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = list(db.session.scalars(stmt.order_by(Booking.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    return rows, total, page
+
+
+def render_mine(new_feed_url: str | None = None, status: int = 200):
+    chosen = request.args.get("status") or None
+    chosen = chosen if chosen in BOOKING_STATUS_LABELS else None
+    rows, total, page = _listing(select(Booking).where(Booking.organization_id == current_user.organization_id),
+                                 chosen)
+    return render_template("bookings/list.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
+                           chosen=chosen, names=instrument_names(rows), token=calendars.token_of(me()),
+                           new_feed_url=new_feed_url), status
+
+
+@bp.route("/bookings")
+@login_required
+def mine():
+    return render_mine()
+
+
+@bp.route("/bookings/queue")
+@login_required
+def queue():
+    unit_id = current_user.organization_id
+    if not policy.is_operator_of(me(), unit_id):
+        abort(403)
+    chosen = request.args.get("status", "pending")
+    chosen = chosen if chosen in BOOKING_STATUS_LABELS else None
+    rows, total, page = _listing(select(Booking).where(Booking.unit_id == unit_id), chosen)
+    if chosen == "pending":  # the queue: first come, first served
+        rows.sort(key=lambda b: b.id)
+    return render_template("bookings/queue.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
+                           chosen=chosen, names=instrument_names(rows), reject_form=ReasonForm(prefix="reject"))
+
+
+def _render_detail(booking: Booking, status: int = 200, **forms):
+    actor = me()
+    return render_template(
+        "bookings/detail.html", booking=booking, instrument=instrument_json(booking.instrument, viewer_for(actor)),
+        is_operator=policy.is_operator_of(actor, booking.unit_id),
+        is_booker=actor.organization_id == booking.organization_id, contract=contracts.contract_of(booking),
+        late=late_cancellation(booking, actor), holding=booking.status in HOLDING,
+        reject_form=forms.get("reject_form") or ReasonForm(prefix="reject"),
+        cancel_form=forms.get("cancel_form") or CancelForm(prefix="cancel"),
+        noshow_form=forms.get("noshow_form") or ReasonForm(prefix="noshow"),
+        late_warning=forms.get("late_warning", False)), status
+
+
+@bp.route("/bookings/<int:booking_id>")
+@login_required
+def detail(booking_id: int):
+    return _render_detail(_booking(booking_id))
+
+
+def _done(booking: Booking, message: str):
+    flash(message, "info")
+    target = safe_next(request.form.get("next"), url_for("bookings.detail", booking_id=booking.id))
+    return redirect(target)
+
+
+def _act(booking: Booking, handler, message: str, form=None, form_name: str | None = None):
+    try:
+        with db.transaction():
+            handler()
+    except DomainError as exc:
+        show_error(exc, form)
+        extra = {form_name: form} if form_name else {}
+        return _render_detail(booking, exc.status if exc.status in (403, 404, 409) else 422, **extra)
+    return _done(booking, message)
+
+
+@bp.route("/bookings/<int:booking_id>/confirm", methods=["POST"])
+@login_required
+def confirm(booking_id: int):
+    booking = _booking(booking_id)
+    return _act(booking, lambda: service.confirm(actor=me(), booking=booking),
+                _("Booking no. %(id)d is confirmed.", id=booking.id))
+
+
+@bp.route("/bookings/<int:booking_id>/reject", methods=["POST"])
+@login_required
+def reject(booking_id: int):
+    booking = _booking(booking_id)
+    form = ReasonForm(prefix="reject")
+    if not form.validate_on_submit():
+        return _render_detail(booking, 422, reject_form=form)
+    return _act(booking, lambda: service.reject(actor=me(), booking=booking, reason=form.reason.data or ""),
+                _("Booking no. %(id)d is rejected.", id=booking.id), form, "reject_form")
+
+
+@bp.route("/bookings/<int:booking_id>/cancel", methods=["POST"])
+@login_required
+def cancel(booking_id: int):
+    booking = _booking(booking_id)
+    form = CancelForm(prefix="cancel")
+    if not form.validate_on_submit():
+        return _render_detail(booking, 422, cancel_form=form)
+    if late_cancellation(booking, me()) and form.confirm_late.data != "1":
+        # Too late to cancel without consequence: say so and ask again before doing it.
+        flash(_("Cancelling now is a late cancellation and counts as a violation. Confirm to cancel anyway."),
+              "warning")
+        return _render_detail(booking, 409, cancel_form=form, late_warning=True)
+    return _act(booking, lambda: service.cancel(actor=me(), booking=booking, reason=form.reason.data or ""),
+                _("Booking no. %(id)d is cancelled.", id=booking.id), form, "cancel_form")
+
+
+@bp.route("/bookings/<int:booking_id>/start", methods=["POST"])
+@login_required
+def start(booking_id: int):
+    booking = _booking(booking_id)
+    return _act(booking, lambda: service.start(actor=me(), booking=booking),
+                _("The arrival for booking no. %(id)d is recorded.", id=booking.id))
+
+
+@bp.route("/bookings/<int:booking_id>/complete-no-show", methods=["POST"])
+@login_required
+def complete_no_show(booking_id: int):
+    booking = _booking(booking_id)
+    form = ReasonForm(prefix="noshow")
+    if not form.validate_on_submit():
+        return _render_detail(booking, 422, noshow_form=form)
+    return _act(booking, lambda: service.complete_no_show(actor=me(), booking=booking, reason=form.reason.data or ""),
+                _("The no-show of booking no. %(id)d is corrected.", id=booking.id), form, "noshow_form")
+
+
+@bp.route("/bookings/<int:booking_id>/contract")
+@login_required
+def contract(booking_id: int):
+    booking = _booking(booking_id)
+    record = contracts.contract_of(booking)
+    if record is None or record.contract_no is None:
+        abort(404)
+    terms = json.loads(record.terms)
+    return render_template("bookings/contract.html", booking=booking, contract=record, terms=terms,
+                           instrument=instrument_json(booking.instrument, viewer_for(current_user)))

@@ -1,0 +1,123 @@
+"""Builders shared by the catalogue tests: units with their people, and instruments taken through the real services."""
+
+import itertools
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from instrument_share.accounts.models import Organization, User
+from instrument_share.audit.models import AuditEntry
+from instrument_share.catalogue import defence, listings
+from instrument_share.catalogue.models import Instrument
+from instrument_share.db import db
+
+_numbers = itertools.count(1)
+
+
+def call(client, method: str, path: str, headers: dict | None = None, json=None, **kwargs):
+    return client.open("/api/v1" + path, method=method, headers=headers or {}, json=json, **kwargs)
+
+
+def values(**changes) -> dict:
+    """A complete, valid instrument as the API takes it."""
+    return {
+        "name_zh": "场发射扫描电子显微镜", "name_en": "Field emission scanning electron microscope",
+        "model": "SU8010", "manufacturer": "日立高新", "country": "日本", "serial_no": "SN-2019-0001",
+        "purchase_date": "2019-05-01", "original_value_fen": 300_000_000, "category_code": "0101",
+        "location": "南京市玄武区孝陵卫200号", "district": "玄武区", "technical_indicators": "二次电子分辨率1.0纳米",
+        "main_functions": "材料表面形貌观察与成分分析", "service_content": "样品测试与上机培训",
+        "service_modes": ["machine_time", "sample_testing"], "fee_per_hour_fen": 50_000,
+        "fee_per_sample_fen": 20_000, "fee_notes": "校内用户另行约定", "contact": "张老师 025-84310000",
+    } | changes
+
+
+@dataclass
+class Unit:
+    """A provider unit and its people; for a defence unit also its confidentiality reviewer and the superior
+    authority's approver."""
+
+    org: Organization
+    operator: User
+    reviewer: User | None = None
+    superior: Organization | None = None
+    approver: User | None = None
+    headers: dict = field(default_factory=dict)
+
+    def h(self, who: str) -> dict:
+        return self.headers[who]
+
+
+def defence_unit(factory, *, authority: Organization | None = None, name: str | None = None,
+                 with_headers: bool = True) -> Unit:
+    authority = authority or factory.org("authority", name=f"国防科工主管部门{next(_numbers)}")
+    org = factory.org("defence_unit", superior=authority, name=name or f"军工研究所{next(_numbers)}")
+    operator = factory.user(org, ("provider_operator",))
+    reviewer = factory.user(org, ("defence_approver",), totp=True)
+    approvers = [u for u in db.session.scalars(select(User).where(User.organization_id == authority.id))
+                 if u.has_role("defence_approver")]
+    approver = approvers[0] if approvers else factory.user(authority, ("defence_approver",), totp=True)
+    unit = Unit(org, operator, reviewer, authority, approver)
+    if with_headers:
+        unit.headers = {"operator": factory.bearer(operator), "reviewer": factory.bearer(reviewer),
+                        "approver": factory.bearer(approver)}
+    return unit
+
+
+def civilian_unit(factory, kind: str = "university", *, name: str | None = None, region: str | None = None,
+                  with_headers: bool = True) -> Unit:
+    from .factories import valid_uscc
+
+    extra = {"uscc": valid_uscc(region=region)} if region else {}
+    org = factory.org(kind, name=name or f"南京测试大学{next(_numbers)}", **extra)
+    operator = factory.user(org, ("provider_operator",))
+    unit = Unit(org, operator)
+    if with_headers:
+        unit.headers = {"operator": factory.bearer(operator)}
+    return unit
+
+
+# ---------------------------------------------------------------- service-level shortcuts (one transaction each)
+
+
+def create(unit: Unit, **changes) -> Instrument:
+    body = values(**changes)
+    with db.transaction():
+        return listings.create_instrument(actor=unit.operator, values=body)
+
+
+def publish_civilian(unit: Unit, **changes) -> Instrument:
+    instrument = create(unit, **changes)
+    with db.transaction():
+        listings.publish(actor=unit.operator, instrument=instrument)
+    return instrument
+
+
+def submit(unit: Unit, instrument: Instrument) -> Instrument:
+    with db.transaction():
+        return defence.submit(actor=unit.operator, instrument=instrument)
+
+
+def review(unit: Unit, instrument: Instrument, visibility: dict | None, *, passed: bool = True,
+           comment: str = "") -> Instrument:
+    with db.transaction():
+        return defence.review(actor=unit.reviewer, instrument=instrument, passed=passed,
+                              field_visibility=visibility, comment=comment or ("同意" if passed else "需修改"))
+
+
+def approve(unit: Unit, instrument: Instrument, approval_no: str | None = None, valid_until=None) -> Instrument:
+    with db.transaction():
+        return defence.approve(actor=unit.approver, instrument=instrument,
+                               approval_no=approval_no or f"科工批〔2026〕{next(_numbers)}号", valid_until=valid_until)
+
+
+def publish_defence(unit: Unit, visibility: dict, **changes) -> Instrument:
+    instrument = create(unit, **changes)
+    submit(unit, instrument)
+    review(unit, instrument, visibility)
+    return approve(unit, instrument)
+
+
+def audit_actions(instrument_id: int) -> list[str]:
+    db.session.rollback()
+    return list(db.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.object_type == "instrument", AuditEntry.object_id == str(instrument_id)).order_by(AuditEntry.seq)))

@@ -1,0 +1,240 @@
+"""The Alembic migrations give exactly the models' schema on the current backend; the objects Alembic cannot
+compare are named here and each is checked by its own test; downgrade and upgrade work; money is integer fen.
+
+Each test migrates a database of its own: a new SQLite file, or on PostgreSQL a scratch schema (first on the
+search_path alone) that is dropped afterwards, so the shared test database is never touched.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
+from instrument_share import models  # noqa: F401  every table registered
+from instrument_share.db import Base, make_engine, normalise_url
+
+from .conftest import BACKEND, PG_URL
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+SCRATCH_SCHEMA = "migration_check"
+
+# Objects the migrations create as raw SQL, which autogenerate cannot compare. Each gets its own existence test
+# below; a new one must be added here (and tables of it to UNCOMPARED_TABLE_PREFIXES when it is a table).
+UNCOMPARED_OBJECTS = {
+    "sqlite": {
+        # Audit entries are append-only (ASVS 16.4.2, MLPS 8.1.4.3).
+        "audit_entries_no_update": ("trigger", "audit_entries"),
+        "audit_entries_no_delete": ("trigger", "audit_entries"),
+        # Full-text search over the catalogue: the FTS5 table and the triggers that keep it in step.
+        "instrument_fts": ("fts5 table", "instrument_search"),
+        "instrument_search_ai": ("trigger", "instrument_search"),
+        "instrument_search_ad": ("trigger", "instrument_search"),
+        "instrument_search_au": ("trigger", "instrument_search"),
+        # No two holding bookings of one instrument overlap.
+        "bookings_no_overlap_insert": ("trigger", "bookings"),
+        "bookings_no_overlap_update": ("trigger", "bookings"),
+    },
+    "postgresql": {
+        "audit_entries_no_change": ("trigger", "audit_entries"),
+        "audit_entries_no_truncate": ("trigger", "audit_entries"),
+        "audit_entries_append_only": ("function", None),
+        "ix_instrument_search_uni_tsv": ("gin index", "instrument_search"),
+        "ix_instrument_search_bi_tsv": ("gin index", "instrument_search"),
+        "ix_instrument_search_words_tsv": ("gin index", "instrument_search"),
+        "bookings_no_overlap": ("exclusion constraint", "bookings"),
+        "btree_gist": ("extension", None),
+    },
+}
+UNCOMPARED_TABLE_PREFIXES = ("instrument_fts",)  # the FTS5 table and its shadow tables (SQLite)
+FLOAT_TYPES = (sa.Float, sa.Numeric, sa.REAL, sa.DOUBLE, sa.DOUBLE_PRECISION)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["skip_logging"] = True
+    return cfg
+
+
+@pytest.fixture
+def fresh_url(tmp_path):
+    """The URL of an empty database (nothing migrated yet)."""
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    admin = sa.create_engine(normalise_url(PG_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCRATCH_SCHEMA} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {SCRATCH_SCHEMA}"))
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{SCRATCH_SCHEMA}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCRATCH_SCHEMA} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def migrated(fresh_url):
+    """An engine on a freshly migrated database."""
+    command.upgrade(alembic_config(fresh_url), "head")
+    engine = make_engine(fresh_url)
+    yield engine
+    engine.dispose()
+
+
+def include_name(name, type_, parent_names) -> bool:
+    if type_ == "table":
+        return not (name and name.startswith(UNCOMPARED_TABLE_PREFIXES))
+    return name not in UNCOMPARED_OBJECTS[BACKEND]  # e.g. the GIN expression indexes on PostgreSQL
+
+
+def schema_differences(engine) -> list:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name,
+                                                         "render_as_batch": True})
+        return compare_metadata(context, Base.metadata)
+
+
+def test_the_scratch_database_is_the_one_migrated(migrated):
+    """Guards the fixture: on PostgreSQL the tables must land in the scratch schema, not in public."""
+    with migrated.connect() as conn:
+        if BACKEND == "postgresql":
+            assert conn.scalar(text("SELECT current_schema()")) == SCRATCH_SCHEMA
+        assert "audit_entries" in inspect(conn).get_table_names()
+
+
+def test_migrations_give_exactly_the_models_schema(migrated):
+    assert schema_differences(migrated) == []
+
+
+def test_autogenerate_through_env_py_finds_nothing_to_do(migrated, fresh_url):
+    """`flask db revision` (autogenerate through migrations/env.py) would write an empty migration."""
+    command.check(alembic_config(fresh_url))  # raises AutogenerateDiffsDetected otherwise
+
+
+def test_migrations_end_at_a_single_head():
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1
+
+
+def _exists(conn, kind: str, name: str, table: str | None) -> bool:
+    if BACKEND == "sqlite":
+        if kind == "fts5 table":
+            sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": name})
+            return sql is not None and "USING fts5" in sql and f"content='{table}'" in sql
+        return conn.scalar(text("SELECT count(*) FROM sqlite_master WHERE type = :t AND name = :n AND tbl_name = :tb"),
+                           {"t": kind, "n": name, "tb": table}) == 1
+    queries = {
+        "trigger": "SELECT count(*) FROM pg_trigger WHERE tgname = :n AND tgrelid = to_regclass(:tb) "
+                   "AND NOT tgisinternal AND tgenabled = 'O'",
+        "function": "SELECT count(*) FROM pg_proc WHERE proname = :n "
+                    "AND pronamespace = current_schema()::regnamespace",
+        "gin index": "SELECT count(*) FROM pg_indexes WHERE indexname = :n AND tablename = :tb "
+                     "AND schemaname = current_schema() AND indexdef LIKE '%USING gin%'",
+        "exclusion constraint": "SELECT count(*) FROM pg_constraint WHERE conname = :n AND contype = 'x' "
+                                "AND conrelid = to_regclass(:tb)",
+        "extension": "SELECT count(*) FROM pg_extension WHERE extname = :n",
+    }
+    return conn.scalar(text(queries[kind]), {"n": name, "tb": table}) == 1
+
+
+@pytest.mark.parametrize("name", sorted(UNCOMPARED_OBJECTS[BACKEND]))
+def test_an_object_alembic_cannot_compare_exists_after_migration(migrated, name):
+    kind, table = UNCOMPARED_OBJECTS[BACKEND][name]
+    with migrated.connect() as conn:
+        assert _exists(conn, kind, name, table), f"{kind} {name} missing after `flask db upgrade`"
+
+
+def test_the_named_list_covers_every_trigger_the_migrations_create(migrated):
+    """A new trigger (or FTS table) must be named above, so that its existence is tested."""
+    with migrated.connect() as conn:
+        if BACKEND == "sqlite":
+            found = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                          "OR (type = 'table' AND sql LIKE '%VIRTUAL TABLE%')")))
+        else:
+            found = set(conn.scalars(text(
+                "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace")))
+            found |= set(conn.scalars(text("SELECT conname FROM pg_constraint WHERE contype = 'x' "
+                                           "AND connamespace = current_schema()::regnamespace")))
+    assert found <= set(UNCOMPARED_OBJECTS[BACKEND])
+
+
+def test_downgrade_to_base_and_upgrade_again(fresh_url):
+    cfg = alembic_config(fresh_url)
+    command.upgrade(cfg, "head")
+    command.downgrade(cfg, "base")
+    engine = make_engine(fresh_url)
+    try:
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+            if BACKEND == "sqlite":
+                leftovers = conn.scalars(text("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index', "
+                                              "'view') AND name NOT LIKE 'sqlite_%'")).all()
+            else:
+                leftovers = conn.scalars(text("SELECT proname FROM pg_proc "
+                                              "WHERE pronamespace = current_schema()::regnamespace")).all()
+            assert leftovers == []
+        command.upgrade(cfg, "head")
+        assert schema_differences(engine) == []
+        with engine.connect() as conn:
+            for name, (kind, table) in UNCOMPARED_OBJECTS[BACKEND].items():
+                assert _exists(conn, kind, name, table), name
+    finally:
+        engine.dispose()
+
+
+# ---- money is integer fen (reliability goal 7: 0 float money columns) --------------------------------------
+
+
+def test_every_fen_column_is_bigint_in_the_models():
+    fen = [(t.name, c) for t in Base.metadata.sorted_tables for c in t.columns if c.name.endswith("_fen")]
+    assert len(fen) >= 2
+    assert [(t, c.name) for t, c in fen if not isinstance(c.type, sa.BigInteger)] == []
+
+
+def test_no_model_column_is_float_or_numeric():
+    floats = [(t.name, c.name, str(c.type)) for t in Base.metadata.sorted_tables for c in t.columns
+              if isinstance(c.type, FLOAT_TYPES)]
+    assert floats == []
+
+
+def test_the_migrated_schema_stores_money_as_bigint_and_nothing_as_float(migrated):
+    fen, floats = [], []
+    with migrated.connect() as conn:
+        inspector = inspect(conn)
+        for table in inspector.get_table_names():
+            if table.startswith(UNCOMPARED_TABLE_PREFIXES):
+                continue
+            for column in inspector.get_columns(table):
+                type_name = str(column["type"]).upper()
+                if isinstance(column["type"], FLOAT_TYPES) or re.search(r"REAL|FLOAT|DOUBLE|NUMERIC|DECIMAL",
+                                                                        type_name):
+                    floats.append((table, column["name"], type_name))
+                if column["name"].endswith("_fen"):
+                    fen.append((table, column["name"], type_name))
+    assert floats == []
+    assert fen and all(type_name == "BIGINT" for _t, _c, type_name in fen), fen
+    model_fen = {(t.name, c.name) for t in Base.metadata.sorted_tables for c in t.columns if c.name.endswith("_fen")}
+    assert {(t, c) for t, c, _type in fen} == model_fen
+
+
+def test_the_comparison_notices_a_schema_that_drifted(migrated):
+    """The comparison above can fail: a column added and an index dropped behind Alembic's back are reported."""
+    with migrated.begin() as conn:
+        conn.execute(text("ALTER TABLE outbox_messages ADD COLUMN surprise INTEGER"))
+        conn.execute(text("DROP INDEX ix_outbox_messages_status_next"))
+    differences = schema_differences(migrated)
+    # ("add_index", Index) and ("remove_column", schema, table name, Column)
+    assert ("add_index", "ix_outbox_messages_status_next") in {(d[0], d[1].name) for d in differences
+                                                               if d[0] == "add_index"}
+    assert ("remove_column", "outbox_messages", "surprise") in {(d[0], d[2], d[3].name) for d in differences
+                                                                if d[0] == "remove_column"}
