@@ -125,4 +125,30 @@ def post_form(client, path: str, data: dict | None = None, *, page: str = "/", *
     return client.post(path, data=(data or {}) | {"csrf_token": token}, **kwargs)
 
 
-__all__ = ["PASSWORD", "Clock", "Factory", "Operator", "auth", "csrf_from", "login", "post_form", "valid_uscc"]
+def english(client) -> None:
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+
+
+def signed_in(client) -> bool:
+    """Whether the client's session cookie signs someone in (a protected page answers instead of redirecting)."""
+    response = client.get("/profile/")
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 302 and response.location.startswith("/login")
+    return False
+
+
+def sign_in(client, factory, user, password: str = PASSWORD):
+    """Password and, for two-factor accounts, the code step; asserts that the person is in."""
+    response = login(client, user.username, password)
+    if response.status_code == 302 and response.location.startswith("/login/totp"):
+        page = client.get("/login/totp")
+        response = client.post("/login/totp", data={"code": factory.totp_code(user),
+                                                    "csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert response.status_code == 302 and not response.location.startswith("/login"), response.location
+    return response
+
+
+__all__ = ["PASSWORD", "Clock", "Factory", "Operator", "auth", "csrf_from", "english", "login", "post_form", "sign_in",
+           "signed_in", "valid_uscc"]

@@ -6,7 +6,6 @@ import json
 import time
 
 import pytest
-from flask import g
 from sqlalchemy import select
 
 from instrument_share.accounts.models import RoleGrant, User
@@ -16,48 +15,9 @@ from instrument_share.config import load_config
 from instrument_share.db import db
 from instrument_share.web.helpers import safe_next
 
-from .factories import PASSWORD, csrf_from, login, post_form
+from .factories import PASSWORD, csrf_from, english, login, post_form, sign_in, signed_in
 
 NEW_PASSWORD = "another long passphrase 2026"
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_state(app):
-    """Give every request a fresh `g` and a fresh view of the database, as it has in production.
-
-    The app fixture keeps one application context pushed for the whole test and Flask reuses it for the test
-    client's requests, so `g` (the signed-in user, the CSRF token, the locale) would otherwise carry over from one
-    request, or one client, to the next and hide session bugs.
-    """
-
-    def reset():
-        vars(g).clear()
-        db.session.rollback()
-
-    app.before_request_funcs.setdefault(None, []).insert(0, reset)
-
-
-def english(client) -> None:
-    with client.session_transaction() as session:
-        session["lang"] = "en"
-
-
-def signed_in(client) -> bool:
-    response = client.get("/profile/")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302 and response.location.startswith("/login")
-    return False
-
-
-def sign_in(client, factory, user, password: str = PASSWORD):
-    response = login(client, user.username, password)
-    if response.status_code == 302 and response.location.startswith("/login/totp"):
-        page = client.get("/login/totp")
-        response = client.post("/login/totp", data={"code": factory.totp_code(user),
-                                                    "csrf_token": csrf_from(page.get_data(as_text=True))})
-    assert response.status_code == 302 and not response.location.startswith("/login"), response.location
-    return response
 
 
 def copy_of_cookie(app, client):

@@ -8,7 +8,6 @@ from urllib.parse import unquote
 import pyotp
 import pytest
 import segno
-from flask import g
 from sqlalchemy import func, select
 
 from instrument_share.accounts import secrets
@@ -17,40 +16,11 @@ from instrument_share.accounts.roles import TOTP_REQUIRED_ROLES, Role
 from instrument_share.audit.models import AuditEntry
 from instrument_share.db import db
 
-from .factories import PASSWORD, csrf_from, login, post_form
+from .factories import PASSWORD, csrf_from, english, login, post_form, signed_in
 
 REQUIRED = [("commission", Role.system_admin), ("commission", Role.security_admin), ("key_lab", Role.audit_admin),
             ("defence_unit", Role.defence_approver), ("authority", Role.defence_approver),
             ("commission", Role.commission_auditor), ("commission", Role.commission_officer)]
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_state(app):
-    """Give every request a fresh `g` and a fresh view of the database, as it has in production.
-
-    The app fixture keeps one application context pushed for the whole test and Flask reuses it for the test
-    client's requests, so `g` (the signed-in user, the CSRF token, the locale) would otherwise carry over from one
-    request, or one client, to the next and hide session bugs.
-    """
-
-    def reset():
-        vars(g).clear()
-        db.session.rollback()
-
-    app.before_request_funcs.setdefault(None, []).insert(0, reset)
-
-
-def english(client) -> None:
-    with client.session_transaction() as session:
-        session["lang"] = "en"
-
-
-def signed_in(client) -> bool:
-    response = client.get("/profile/")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302 and response.location.startswith("/login")
-    return False
 
 
 def fresh(user: User) -> User:
