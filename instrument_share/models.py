@@ -32,11 +32,23 @@ from .catalogue.models import (
     ResourceInstrument,
 )
 from .files.models import StoredFile
+from .ledger.models import AdjustmentRequest, RevenueEntry, ServiceDispute, ServiceRating, ServiceRecord
 from .mail.models import OutboxMessage
+from .reporting.models import OperationReport
 from .scheduling.models import JobRun
+from .vouchers.models import (
+    VoucherApproval,
+    VoucherClaim,
+    VoucherClaimedRecord,
+    VoucherClaimLine,
+    VoucherClaimSignal,
+    VoucherEvidence,
+    VoucherPolicy,
+)
 
 __all__ = [
     "AccountToken",
+    "AdjustmentRequest",
     "ApiToken",
     "AuditEntry",
     "Blackout",
@@ -54,14 +66,26 @@ __all__ = [
     "JobRun",
     "LoginFailure",
     "Notification",
+    "OperationReport",
     "OrgRelation",
     "Organization",
     "OrganizationBlock",
     "OutboxMessage",
     "Resource",
     "ResourceInstrument",
+    "RevenueEntry",
     "RoleGrant",
     "ServiceContract",
+    "ServiceDispute",
+    "ServiceRating",
+    "ServiceRecord",
     "StoredFile",
     "User",
+    "VoucherApproval",
+    "VoucherClaim",
+    "VoucherClaimLine",
+    "VoucherClaimSignal",
+    "VoucherClaimedRecord",
+    "VoucherEvidence",
+    "VoucherPolicy",
 ]

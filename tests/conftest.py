@@ -68,13 +68,19 @@ def migrated_template(tmp_path_factory) -> str:
     return str(path)
 
 
+# Tables whose triggers refuse TRUNCATE; only the test teardown may empty them.
+APPEND_ONLY_TABLES = ("audit_entries", "revenue_entries")
+
+
 def _empty_postgres(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     engine = create_engine(normalise_url(url))
     with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+        for guarded in APPEND_ONLY_TABLES:
+            conn.execute(text(f"ALTER TABLE {guarded} DISABLE TRIGGER USER"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+        for guarded in APPEND_ONLY_TABLES:
+            conn.execute(text(f"ALTER TABLE {guarded} ENABLE TRIGGER USER"))
         for name, rows in REFERENCE_ROWS.items():
             if rows:
                 conn.execute(Base.metadata.tables[name].insert(), rows)

@@ -40,11 +40,17 @@ UNCOMPARED_OBJECTS = {
         # No two holding bookings of one instrument overlap.
         "bookings_no_overlap_insert": ("trigger", "bookings"),
         "bookings_no_overlap_update": ("trigger", "bookings"),
+        # The revenue ledger is append-only (issue 5).
+        "revenue_entries_no_update": ("trigger", "revenue_entries"),
+        "revenue_entries_no_delete": ("trigger", "revenue_entries"),
     },
     "postgresql": {
         "audit_entries_no_change": ("trigger", "audit_entries"),
         "audit_entries_no_truncate": ("trigger", "audit_entries"),
         "audit_entries_append_only": ("function", None),
+        "revenue_entries_no_change": ("trigger", "revenue_entries"),
+        "revenue_entries_no_truncate": ("trigger", "revenue_entries"),
+        "revenue_entries_append_only": ("function", None),
         "ix_instrument_search_uni_tsv": ("gin index", "instrument_search"),
         "ix_instrument_search_bi_tsv": ("gin index", "instrument_search"),
         "ix_instrument_search_words_tsv": ("gin index", "instrument_search"),

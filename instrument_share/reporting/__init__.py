@@ -1,0 +1,1 @@
+"""Open-sharing statistics, quarterly operation reports and server-rendered dashboards (issue 5)."""
