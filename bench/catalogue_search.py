@@ -1,7 +1,7 @@
 """Benchmark catalogue search and listing on 50,000 instruments (issue #3): median and p95 of the first page.
 
 Usage: .venv/bin/python bench/catalogue_search.py [--instruments 50000] [--queries 60] [--explain] [--reset]
-       [--reuse] [--sqlite-file PATH] [--only sqlite|postgresql] [--proposed-index]
+       [--reuse] [--sqlite-file PATH] [--only sqlite|postgresql]
 
 Generates instruments with realistic Chinese names, models, manufacturers, functions and indicators from word lists
 (about 10% defence listings, mostly published, each with its own mix of field visibilities), written directly
@@ -12,9 +12,9 @@ of plain listings with filters and sorts: both the search service alone and the 
 
 Runs on a temporary SQLite file, and also on PostgreSQL when DATABASE_URL names one (an empty database; --reset
 empties its public schema first). --reuse measures again on databases this script filled before (the SQLite one
-given by --sqlite-file). --explain prints the query plan of one query of each shape. --proposed-index first creates
-PROPOSED_INDEX (not in the migrations: a proposal, measured here).
-Prints a table; asserts nothing about time.
+given by --sqlite-file). --explain prints the query plans of one query of each shape (the count and the first
+page, as catalogue.search runs them). Prints a table and the load average (the machine may be shared); asserts
+nothing about time.
 """
 
 import argparse
@@ -62,13 +62,6 @@ QUERIES = {
     "4 chars": ["液相色谱", "电子显微", "核磁共振", "红外光谱", "拉曼光谱", "热重分析", "元素分析", "材料试验",
                 "晶体结构", "等离子体", "扫描电子", "痕量元素"],
 }
-
-
-# A narrow covering index for listing, filtering and sorting: the search rows also carry the searched text and its
-# grams (about 1 kB a row), so without it every listing scans or looks up wide rows.
-PROPOSED_INDEX = ("CREATE INDEX IF NOT EXISTS ix_instrument_search_listing ON instrument_search (level, status, "
-                  "is_defence, owner_id, published_at, instrument_id, category_code, district, region_code, "
-                  "owner_kind, service_modes, fee_per_hour_fen, fee_per_sample_fen, original_value_fen, name_sort)")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -228,6 +221,9 @@ def generate(count: int, batch: int, rng: random.Random) -> dict:
             print(f"  {made:,} instruments ({time.perf_counter() - started:.0f} s)", flush=True)
     with db.transaction() as session:
         session.execute(text("ANALYZE"))  # fresh planner statistics, as a maintained database has
+    if db.dialect == "postgresql":  # and a visibility map (autovacuum keeps one), so counts need no heap reads
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE instrument_search"))
     return {"user_id": user_id}
 
 
@@ -281,15 +277,6 @@ def run(url: str, args, reuse: bool = False) -> list[tuple]:
         else:
             print(f"{backend}: generating {args.instruments:,} instruments …", flush=True)
             generated = generate(args.instruments, args.batch, rng)
-        if args.proposed_index:
-            from sqlalchemy import text
-
-            with db.transaction() as session:
-                session.execute(text(PROPOSED_INDEX))
-                session.execute(text("ANALYZE"))
-            if backend == "postgresql":  # index-only scans need the visibility map
-                with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                    conn.execute(text("VACUUM instrument_search"))
         from instrument_share.accounts import tokens
 
         with db.transaction():
@@ -329,22 +316,26 @@ def run(url: str, args, reuse: bool = False) -> list[tuple]:
 
 
 def explain(backend: str, viewer) -> None:
-    """The plan of the count and of the first page for one query of each shape."""
-    from sqlalchemy import func, select, text
+    """The plans of the count and of the first page for one query of each shape."""
+    from sqlalchemy import text
 
     from instrument_share.catalogue import search as s
+    from instrument_share.catalogue import search_pages as pages
     from instrument_share.db import db
 
     for label, params in (("1 char", s.SearchParams(q="谱")), ("2 chars", s.SearchParams(q="质谱")),
                           ("4 chars", s.SearchParams(q="液相色谱")),
-                          ("list", s.SearchParams(district="玄武区", sort="fee"))):
+                          ("list", s.SearchParams(district="玄武区", sort="fee")),
+                          ("list newest", s.SearchParams(large=True, sort="newest"))):
         parts = s.parse_query(params.q)
-        where = [s.entitled(viewer), *s._filters(params)]
-        matched = s.text_condition(parts)
-        if matched is not None:
-            where.append(matched)
-        for name, stmt in (("count", select(func.count()).select_from(s.Row).where(*where)),
-                           ("page", select(s.Row.id).where(*where).order_by(*s.SORTS["newest"]).limit(20))):
+        match = s.indexed_match(viewer, params, parts)
+        if parts:
+            match = match.in_tier(parts[0], True)
+        key = pages._key_column()
+        order = s.SORTS[params.sort] if params.sort in ("fee", "value", "name") else (key.desc(),)
+        page_columns = (s.Row.sort_key,) if params.sort in ("fee", "value", "name") else (key,)
+        for name, stmt in (("count", pages._keys_select(match, pages.func.count())),
+                           ("page", pages._keys_select(match, *page_columns).order_by(*order).limit(20))):
             compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
             prefix = "EXPLAIN QUERY PLAN " if backend == "sqlite" else "EXPLAIN ANALYZE "
             plan = db.session.execute(text(prefix + str(compiled))).all()
@@ -364,7 +355,6 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--reuse", action="store_true", help="measure again on databases filled before")
     parser.add_argument("--sqlite-file", help="the SQLite file to fill (or, with --reuse, to measure again)")
-    parser.add_argument("--proposed-index", action="store_true", help="create PROPOSED_INDEX before measuring")
     args = parser.parse_args()
     if args.queries < 50:
         parser.error("--queries must be at least 50")
@@ -383,9 +373,10 @@ def main() -> None:
         if not reuse:
             migrate(url)
         rows += run(url, args, reuse)
+    loadavg = Path("/proc/loadavg")
+    load = " ".join(loadavg.read_text().split()[:3]) if loadavg.exists() else "?"
     print("\nFirst page (20 items), milliseconds; service = catalogue.search.search alone, "
-          "api = GET /api/v1/instruments in process; target p95 ≤ 50 ms"
-          + ("; with PROPOSED_INDEX" if args.proposed_index else ""))
+          f"api = GET /api/v1/instruments in process; target p95 ≤ 50 ms; load average (1, 5, 15 min) {load}")
     header = (f"{'backend':10} {'viewer':10} {'shape':15} {'n':>3} {'service p50':>11} {'service p95':>11} "
               f"{'api p50':>8} {'api p95':>8} {'hits':>7}")
     print(header)

@@ -81,12 +81,20 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "LARGE_INSTRUMENT_THRESHOLD_FEN": _int("LARGE_INSTRUMENT_THRESHOLD_FEN", 50_000_000),
         "DEFENCE_APPROVAL_DAYS": _int("DEFENCE_APPROVAL_DAYS", 365),
         "DEFENCE_EXPIRY_WARNING_DAYS": _int("DEFENCE_EXPIRY_WARNING_DAYS", 30),
+        # Vouchers: claims above this subsidy need two different auditors; notice period; how long a returned claim
+        # keeps its reservation before the scheduled job withdraws it.
+        "VOUCHER_TWO_AUDITOR_THRESHOLD_FEN": _int("VOUCHER_TWO_AUDITOR_THRESHOLD_FEN", 10_000_000),
+        "VOUCHER_NOTICE_DAYS": _int("VOUCHER_NOTICE_DAYS", 7),
+        "VOUCHER_RETURNED_KEEP_DAYS": _int("VOUCHER_RETURNED_KEEP_DAYS", 30),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 20000),
         # Bookings.
         "AUTO_REJECT_HOURS": _int("AUTO_REJECT_HOURS", 48),
         "NO_SHOW_AFTER_MINUTES": _int("NO_SHOW_AFTER_MINUTES", 60),
         "VIOLATIONS_ALLOWED": _int("VIOLATIONS_ALLOWED", 3),
         "VIOLATION_BLOCK_DAYS": _int("VIOLATION_BLOCK_DAYS", 90),
+        # Revenue ledger: larger adjustments need a second operator; disputes are open this many days.
+        "ADJUSTMENT_APPROVAL_THRESHOLD_FEN": _int("ADJUSTMENT_APPROVAL_THRESHOLD_FEN", 100_000),
+        "DISPUTE_DAYS": _int("DISPUTE_DAYS", 15),
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE", "Asia/Shanghai"),
         "LANGUAGES": ["zh", "en"],

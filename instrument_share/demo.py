@@ -8,6 +8,8 @@ from .core.clock import now_utc
 from .core.uscc import check_character
 from .db import db
 from .demo_catalogue import seed_catalogue
+from .demo_ledger import seed_ledger
+from .demo_vouchers import seed_vouchers
 
 DEMO_PASSWORD = "Nanjing-demo-2026"  # noqa: S105  demo data only, printed on purpose
 
@@ -95,5 +97,8 @@ def seed() -> list[tuple[str, str, str]]:
         logins.append((username, ",".join(r.value for r in roles) or "(pending enterprise)", orgs[org_key].name))
     db.session.flush()
     instruments = seed_catalogue(orgs, users)
-    chain.append("demo.seeded", details={"organisations": len(orgs), "users": len(logins), "instruments": instruments})
+    ledger = seed_ledger(orgs, users)
+    vouchers = seed_vouchers(orgs, users)
+    chain.append("demo.seeded", details={"organisations": len(orgs), "users": len(logins), "instruments": instruments,
+                                         "ledger": ledger, "vouchers": vouchers})
     return logins

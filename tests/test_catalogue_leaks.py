@@ -334,7 +334,7 @@ def table_for(argument: str) -> str | None:
     (revision_id → instrument_revisions)."""
     stem = argument.removesuffix("_id")
     aliases = {"org": "organizations", "organization": "organizations", "unit": "organizations",
-               "user": "users", "token": "api_tokens"}
+               "user": "users", "token": "api_tokens", "policy": "voucher_policies"}
     if stem in aliases:
         return aliases[stem]
     names = set(Base.metadata.tables)

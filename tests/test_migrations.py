@@ -43,6 +43,8 @@ UNCOMPARED_OBJECTS = {
         # The revenue ledger is append-only (issue 5).
         "revenue_entries_no_update": ("trigger", "revenue_entries"),
         "revenue_entries_no_delete": ("trigger", "revenue_entries"),
+        # Usernames are unique regardless of case.
+        "uq_users_username_lower": ("unique index", "users"),
     },
     "postgresql": {
         "audit_entries_no_change": ("trigger", "audit_entries"),
@@ -51,13 +53,18 @@ UNCOMPARED_OBJECTS = {
         "revenue_entries_no_change": ("trigger", "revenue_entries"),
         "revenue_entries_no_truncate": ("trigger", "revenue_entries"),
         "revenue_entries_append_only": ("function", None),
-        "ix_instrument_search_uni_tsv": ("gin index", "instrument_search"),
-        "ix_instrument_search_bi_tsv": ("gin index", "instrument_search"),
-        "ix_instrument_search_words_tsv": ("gin index", "instrument_search"),
+        # Catalogue search: the access and filter tags, alone and with each gram column.
+        "ix_instrument_search_tags_tsv": ("gin index", "instrument_search"),
+        "ix_instrument_search_tags_uni_tsv": ("gin index", "instrument_search"),
+        "ix_instrument_search_tags_bi_tsv": ("gin index", "instrument_search"),
+        "ix_instrument_search_tags_words_tsv": ("gin index", "instrument_search"),
+        "uq_users_username_lower": ("unique index", "users"),
         "bookings_no_overlap": ("exclusion constraint", "bookings"),
         "btree_gist": ("extension", None),
     },
 }
+# SQLAlchemy cannot reflect the expression index on lower(username) (named above, tested on its own) and warns.
+pytestmark = pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 UNCOMPARED_TABLE_PREFIXES = ("instrument_fts",)  # the FTS5 table and its shadow tables (SQLite)
 FLOAT_TYPES = (sa.Float, sa.Numeric, sa.REAL, sa.DOUBLE, sa.DOUBLE_PRECISION)
 
@@ -136,6 +143,10 @@ def _exists(conn, kind: str, name: str, table: str | None) -> bool:
         if kind == "fts5 table":
             sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": name})
             return sql is not None and "USING fts5" in sql and f"content='{table}'" in sql
+        if kind == "unique index":
+            sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n "
+                                   "AND tbl_name = :tb"), {"n": name, "tb": table})
+            return sql is not None and sql.upper().startswith("CREATE UNIQUE INDEX") and "lower(" in sql
         return conn.scalar(text("SELECT count(*) FROM sqlite_master WHERE type = :t AND name = :n AND tbl_name = :tb"),
                            {"t": kind, "n": name, "tb": table}) == 1
     queries = {
@@ -145,6 +156,8 @@ def _exists(conn, kind: str, name: str, table: str | None) -> bool:
                     "AND pronamespace = current_schema()::regnamespace",
         "gin index": "SELECT count(*) FROM pg_indexes WHERE indexname = :n AND tablename = :tb "
                      "AND schemaname = current_schema() AND indexdef LIKE '%USING gin%'",
+        "unique index": "SELECT count(*) FROM pg_indexes WHERE indexname = :n AND tablename = :tb "
+                        "AND schemaname = current_schema() AND indexdef LIKE 'CREATE UNIQUE INDEX%lower(%'",
         "exclusion constraint": "SELECT count(*) FROM pg_constraint WHERE conname = :n AND contype = 'x' "
                                 "AND conrelid = to_regclass(:tb)",
         "extension": "SELECT count(*) FROM pg_extension WHERE extname = :n",
@@ -244,3 +257,91 @@ def test_the_comparison_notices_a_schema_that_drifted(migrated):
                                                                if d[0] == "add_index"}
     assert ("remove_column", "outbox_messages", "surprise") in {(d[0], d[2], d[3].name) for d in differences
                                                                 if d[0] == "remove_column"}
+
+
+# ---- usernames are unique regardless of case, in the database itself
+
+
+def test_usernames_differing_only_in_case_cannot_both_be_stored(migrated):
+    """The service checks case-insensitively; the unique index on lower(username) holds even when it is bypassed."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    from instrument_share.accounts.models import Organization, User
+
+    with Session(migrated) as session:
+        org = Organization(name="大小写测试单位", uscc="91320100MA0000001X", kind="enterprise", region_code="320100")
+        session.add(org)
+        session.flush()
+        session.add(User(username="Zhang.Wei", email="a@example.cn", password_hash="!", organization_id=org.id))
+        session.flush()
+        session.add(User(username="zhang.wei", email="b@example.cn", password_hash="!", organization_id=org.id))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+        session.add(org := Organization(name="大小写测试单位", uscc="91320100MA0000001X", kind="enterprise",
+                                        region_code="320100"))
+        session.flush()
+        session.add_all([User(username=name, email=f"{name}@example.cn", password_hash="!", organization_id=org.id)
+                         for name in ("li.na", "li.na2")])
+        session.flush()  # names that differ in more than case are still accepted
+
+
+# ---- search keys are filled for rows that existed before the migration that added them
+
+
+def test_search_rows_that_existed_before_get_the_keys_reindexing_gives(fresh_url):
+    from datetime import UTC, datetime
+
+    from instrument_share.catalogue import search_keys
+    from instrument_share.db import UTCDateTime
+
+    cfg = alembic_config(fresh_url)
+    command.upgrade(cfg, "35aac9237c34")  # the revision before search keys
+    engine = make_engine(fresh_url)
+    published = datetime(2026, 3, 1, 8, 30, 15, tzinfo=UTC)
+    orgs = sa.table("organizations", *(sa.column(c) for c in ("id", "name", "uscc", "kind", "region_code",
+                                                                 "dishonest", "status")),
+                    sa.column("created_at", UTCDateTime()))
+    instruments = sa.table("instruments", *(sa.column(c) for c in (
+        "id", "owner_id", "status", "name_zh", "original_value_fen", "category_code", "service_modes")),
+        sa.column("created_at", UTCDateTime()), sa.column("updated_at", UTCDateTime()))
+    rows = sa.table("instrument_search", *(sa.column(c) for c in (
+        "id", "instrument_id", "level", "owner_id", "status", "is_defence", "owner_kind", "region_code", "name_sort",
+        "category_code", "district", "service_modes", "fee_per_hour_fen", "fee_per_sample_fen", "original_value_fen",
+        "body", "uni", "bi", "words")), sa.column("published_at", UTCDateTime()))
+    try:
+        with engine.begin() as conn:
+            conn.execute(orgs.insert().values(id=7, name="军工研究所", uscc="12320100MB0000001X", kind="defence_unit",
+                                              region_code="320100", dishonest=False, status="verified",
+                                              created_at=published))
+            conn.execute(instruments.insert().values(id=11, owner_id=7, status="published", name_zh="真空质谱检漏仪",
+                                                     original_value_fen=900_000_000, category_code="0102",
+                                                     service_modes="machine_time", created_at=published,
+                                                     updated_at=published))
+            common = {"instrument_id": 11, "owner_id": 7, "status": "published", "is_defence": True,
+                      "owner_kind": "defence_unit", "published_at": published, "body": "", "uni": "", "bi": "",
+                      "words": ""}
+            conn.execute(rows.insert().values(common | {"id": 1, "level": "public", "name_sort": "真空质谱检漏仪"}))
+            conn.execute(rows.insert().values(common | {
+                "id": 2, "level": "cleared", "name_sort": "真空质谱检漏仪", "region_code": "320100",
+                "category_code": "0102", "district": "江宁区", "service_modes": ",machine_time,",
+                "fee_per_hour_fen": 30_000, "fee_per_sample_fen": 20_000, "original_value_fen": 900_000_000}))
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            stored = {r.level: r for r in conn.execute(text(
+                "SELECT level, sort_key, tags, name_terms FROM instrument_search ORDER BY id"))}
+            for level in ("public", "cleared"):
+                source = conn.execute(sa.select(rows, sa.column("tags")).where(rows.c.level == level)).mappings().one()
+                facts = search_keys.RowFacts(**{k: source[k] for k in search_keys.RowFacts.__dataclass_fields__})
+                assert stored[level].tags == search_keys.row_tags(facts)
+                assert stored[level].sort_key == search_keys.sort_key(11, published, level)
+                assert stored[level].name_terms == search_keys.name_terms("真空质谱检漏仪")
+            assert "见acl7" in stored["cleared"].tags.split() and "见fd江宁区" in stored["cleared"].tags.split()
+            assert "见fd江宁区" not in stored["public"].tags  # the public row does not show the district
+            if BACKEND == "sqlite":  # the rebuilt FTS5 index finds the rows by their tags, keyed by sort key
+                found = conn.scalars(text("SELECT rowid FROM instrument_fts WHERE instrument_fts MATCH "
+                                          "'tags : \"见acl7\"'")).all()
+                assert found == [stored["cleared"].sort_key]
+    finally:
+        engine.dispose()

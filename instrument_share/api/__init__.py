@@ -1,6 +1,17 @@
 """The JSON API (/api/v1), following the binding contract in shared/docs/api.md."""
 
-from . import accounts, audit_log, bookings, catalogue, openapi  # noqa: F401  routes register themselves on api_bp
+# Each module's routes register themselves on api_bp when it is imported.
+from . import (  # noqa: F401
+    accounts,
+    audit_log,
+    bookings,
+    catalogue,
+    ledger,
+    openapi,
+    statistics,
+    voucher_actions,
+    vouchers,
+)
 from .core import api_bp
 
 __all__ = ["api_bp"]

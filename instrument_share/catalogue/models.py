@@ -145,7 +145,12 @@ class InstrumentSearchRow(Base):
 
     __tablename__ = "instrument_search"
     __table_args__ = (UniqueConstraint("instrument_id", "level"),
-                      Index("ix_instrument_search_level_status", "level", "status"))
+                      Index("ix_instrument_search_level_status", "level", "status"),
+                      # Looks rows up by sort key (the FTS5 rowid; unique, as it holds instrument id and level) and
+                      # covers what a page of index matches reads, range filters and sort columns, without the
+                      # wide text of the row.
+                      Index("ix_instrument_search_sorting", "sort_key", "published_at", "instrument_id",
+                            "fee_per_hour_fen", "fee_per_sample_fen", "original_value_fen", "name_sort"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"))
@@ -163,6 +168,10 @@ class InstrumentSearchRow(Base):
     fee_per_sample_fen: Mapped[int | None] = mapped_column(BigInteger)
     original_value_fen: Mapped[int | None] = mapped_column(BigInteger)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Index keys (catalogue/search_keys.py): newest-first order, access and filter tags, the visible name's grams.
+    sort_key: Mapped[int] = mapped_column(BigInteger)
+    tags: Mapped[str] = mapped_column(Text, default="")
+    name_terms: Mapped[str] = mapped_column(Text, default="")
     # The visible searched text (for snippets) and its index tokens (catalogue/grams.py).
     body: Mapped[str] = mapped_column(Text, default="")
     uni: Mapped[str] = mapped_column(Text, default="")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import ColumnElement
 
 from ..db import db
+from . import search_keys, search_pages
 from .fields import SEARCHED_FIELDS, Status, Visibility
 from .grams import QueryPart, index_tokens, parse_query
 from .models import Instrument, InstrumentSearchRow
@@ -28,14 +29,19 @@ def _row(instrument: Instrument, level: Visibility) -> Row:
     def pick(name):
         return getattr(instrument, name) if name in shown else None
 
-    return Row(instrument_id=instrument.id, level=level.value, owner_id=instrument.owner_id,
-               status=instrument.status, is_defence=instrument.is_defence, owner_kind=instrument.owner.kind,
-               region_code=instrument.owner.region_code if "owner_id" in shown else None,
-               name_sort=pick("name_zh"), category_code=pick("category_code"), district=pick("district"),
-               service_modes=("," + instrument.service_modes + ",") if "service_modes" in shown else None,
-               fee_per_hour_fen=pick("fee_per_hour_fen"), fee_per_sample_fen=pick("fee_per_sample_fen"),
-               original_value_fen=pick("original_value_fen"), published_at=instrument.published_at,
-               body="\n".join(t for t in texts if t), uni=tokens.uni, bi=tokens.bi, words=tokens.words)
+    row = Row(instrument_id=instrument.id, level=level.value, owner_id=instrument.owner_id,
+              status=instrument.status, is_defence=instrument.is_defence, owner_kind=instrument.owner.kind,
+              region_code=instrument.owner.region_code if "owner_id" in shown else None,
+              name_sort=pick("name_zh"), category_code=pick("category_code"), district=pick("district"),
+              service_modes=("," + instrument.service_modes + ",") if "service_modes" in shown else None,
+              fee_per_hour_fen=pick("fee_per_hour_fen"), fee_per_sample_fen=pick("fee_per_sample_fen"),
+              original_value_fen=pick("original_value_fen"), published_at=instrument.published_at,
+              body="\n".join(t for t in texts if t), uni=tokens.uni, bi=tokens.bi, words=tokens.words,
+              sort_key=search_keys.sort_key(instrument.id, instrument.published_at, level.value))
+    # Made of the row's own (already visibility-filtered) columns only.
+    row.tags = search_keys.row_tags(row)
+    row.name_terms = search_keys.name_terms(row.name_sort)
+    return row
 
 
 def _levels(instrument: Instrument) -> tuple[Visibility, ...]:
@@ -123,13 +129,12 @@ def text_condition(parts: list[QueryPart]) -> ColumnElement[bool] | None:
     if db.dialect == "sqlite":
         matching = text("SELECT rowid FROM instrument_fts WHERE instrument_fts MATCH :fts").bindparams(
             fts=_fts_sqlite(parts)).columns(column("rowid", Integer))
-        return Row.id.in_(matching)
+        return Row.sort_key.in_(matching)  # the FTS5 rowid is the sort key
     conditions = []
     for name in ("uni", "bi", "words"):
         query = _tsquery(parts, name)
-        if query:
-            conditions.append(func.to_tsvector(text("'simple'"), getattr(Row, name)).op("@@")(
-                func.to_tsquery(text("'simple'"), query)))
+        if query:  # on the indexed expression (tags never match a gram)
+            conditions.append(search_pages.matches(search_pages.gram_vector(name), query))
     return and_(*conditions, *_phrases(parts))
 
 
@@ -152,7 +157,7 @@ class SearchParams:
 
 
 SORTS = {
-    "newest": (Row.published_at.desc(), Row.instrument_id.desc()),
+    "newest": (Row.published_at.desc().nulls_last(), Row.instrument_id.desc()),
     "name": (Row.name_sort.is_(None), Row.name_sort, Row.instrument_id),
     "value": (Row.original_value_fen.is_(None), Row.original_value_fen.desc(), Row.instrument_id),
     "fee": (Row.fee_per_hour_fen.is_(None), Row.fee_per_hour_fen, Row.instrument_id),
@@ -204,30 +209,69 @@ class SearchResult:
     facets: dict[str, list[tuple[str, int]]]
 
 
+def _in_name(parts: list[QueryPart]) -> ColumnElement:
+    """How many of the query's parts the visible name holds (relevance of a query of several parts)."""
+    visible_name = func.lower(func.coalesce(Row.name_sort, ""))
+    return sum((case((visible_name.contains(needle, autoescape=True), 1), else_=0) for needle in _needles(parts)),
+               start=literal(0))
+
+
+def indexed_match(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) -> search_pages.Match | None:
+    """The query as one index lookup, or None when a filter value cannot be a tag (then plain SQL answers)."""
+    tags = search_keys.filter_tags(params, large_threshold_fen())
+    if tags is None:
+        return None
+    full = sorted(viewer.full_units)
+    cleared = sorted(viewer.cleared_by - viewer.full_units)
+    base = Visibility.registered.value if viewer.registered else Visibility.public.value
+    access = search_keys.access(full, cleared, base)
+    return search_pages.Match(parts, search_keys.all_of(access, *tags))
+
+
+def _indexed_page(match: search_pages.Match, params: SearchParams, parts: list[QueryPart]) -> list[int]:
+    offset, want = (params.page - 1) * params.per_page, params.page * params.per_page
+    if params.sort == "relevance" and len(parts) == 1:
+        return search_pages.relevance_keys(match, parts[0], want)[offset:]
+    if params.sort in ("newest", "relevance") or params.sort not in SORTS:  # relevance without a query is newest
+        if params.sort == "relevance" and parts:
+            order = (_in_name(parts).desc(), *SORTS["newest"])
+            return search_pages.sorted_keys(match, order, offset, params.per_page)
+        return search_pages.newest_keys(match, want)[offset:]
+    return search_pages.sorted_keys(match, SORTS[params.sort], offset, params.per_page)
+
+
+def _rows_by_key(found: list[int]) -> list[Row]:
+    by_key: dict[int, Row] = {}
+    for start in range(0, len(found), 1000):  # SQLite limits the parameters of one statement
+        chunk = found[start:start + 1000]
+        by_key |= {row.sort_key: row for row in db.session.scalars(select(Row).where(Row.sort_key.in_(chunk)))}
+    return [by_key[k] for k in found if k in by_key]
+
+
 def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> SearchResult:
     parts = parse_query(params.q)
     where = [entitled(viewer), *_filters(params)]
     matched = text_condition(parts)
     if matched is not None:
         where.append(matched)
-    # The page is chosen on the narrow columns (ids), then its rows are read: sorting whole rows, which carry the
-    # searched text and its grams, costs far more than sorting ids.
-    stmt = select(Row.id).where(*where)
-    if params.sort == "relevance" and parts:
-        # Relevance is computed on narrow columns, the same way on both databases: listings whose visible name holds
-        # more of the query's parts first, then the newest. Ranking on the grams (FTS5 bm25, PostgreSQL ts_rank over
-        # vectors built per row at query time) costs 50 ms to over a second when a common character or word matches
-        # most of the catalogue, and ranks little for queries of one or two characters.
-        visible_name = func.lower(func.coalesce(Row.name_sort, ""))
-        in_name = sum((case((visible_name.contains(needle, autoescape=True), 1), else_=0)
-                       for needle in _needles(parts)), start=literal(0))
-        stmt = stmt.order_by(in_name.desc(), *SORTS["newest"])
+    indexed = indexed_match(viewer, params, parts)
+    search_pages.plan_serially()
+    if indexed is not None:
+        total = search_pages.count(indexed)
+        found = _indexed_page(indexed, params, parts)
     else:
-        stmt = stmt.order_by(*SORTS.get(params.sort, SORTS["newest"]))
-    total = db.session.scalar(select(func.count()).select_from(Row).where(*where))
-    ids = list(db.session.scalars(stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)))
-    by_id = {row.id: row for row in db.session.scalars(select(Row).where(Row.id.in_(ids)))} if ids else {}
-    result = SearchResult([by_id[i] for i in ids], total or 0, {})
+        # The page is chosen on the narrow columns, then its rows are read: sorting whole rows, which carry the
+        # searched text and its grams, costs far more than sorting keys.
+        stmt = select(Row.sort_key).where(*where)
+        if params.sort == "relevance" and parts:
+            # Listings whose visible name holds more of the query's parts first, then the newest (ranking on the
+            # grams, bm25 or ts_rank, costs far too much when a common character matches most of the catalogue).
+            stmt = stmt.order_by(_in_name(parts).desc(), *SORTS["newest"])
+        else:
+            stmt = stmt.order_by(*SORTS.get(params.sort, SORTS["newest"]))
+        total = db.session.scalar(select(func.count()).select_from(Row).where(*where)) or 0
+        found = list(db.session.scalars(stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)))
+    result = SearchResult(_rows_by_key(found), total, {})
     if facets:
         for name, key in (("category", func.substr(Row.category_code, 1, 2)), ("district", Row.district)):
             counted = db.session.execute(select(key, func.count()).where(*where, key.is_not(None))

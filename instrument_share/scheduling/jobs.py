@@ -10,6 +10,8 @@ from ..accounts import auth
 from ..bookings import lifecycle
 from ..catalogue import defence
 from ..mail import outbox
+from ..reporting import generation as operation_reports
+from ..vouchers import jobs as voucher_jobs
 from .claims import period_key, run_once
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ JOBS: list[Job] = [
     Job("auto_reject_bookings", 60, lifecycle.auto_reject_due, claimed=False),
     Job("mark_no_shows", 60, lifecycle.mark_no_shows, claimed=False),
     Job("booking_reminders", 300, lifecycle.send_reminders, claimed=False),
+    # Claim by claim, each in its own transaction and idempotent.
+    Job("withdraw_stale_returned_claims", 3600, voucher_jobs.withdraw_stale_returned, claimed=False),
+    # Hourly: the first run of a quarter makes the previous quarter's reports; later runs find nothing missing.
+    Job("quarterly_reports", 3600, operation_reports.generate_due),
 ]
 
 

@@ -75,12 +75,20 @@ def register_web(app: Flask) -> None:
     security.init_app(app)
     errors.init_app(app)
     register_blueprints(app)
-    from . import booking_admin_views, booking_page_views, calendar_views, notification_views
+    from . import booking_admin_views, booking_page_views, calendar_views, ledger_views, notification_views
     from .booking_views import bp as bookings_bp
 
     app.register_blueprint(bookings_bp)
-    for module in (booking_page_views, booking_admin_views, calendar_views, notification_views):
+    for module in (booking_page_views, booking_admin_views, calendar_views, notification_views, ledger_views):
         app.register_blueprint(module.bp)
+    from . import dashboard_views, report_views
+
+    app.register_blueprint(dashboard_views.bp)
+    app.register_blueprint(report_views.bp)
+    from . import voucher_audit_views, voucher_views
+
+    app.register_blueprint(voucher_views.bp)
+    app.register_blueprint(voucher_audit_views.bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API accepts only bearer tokens, never the session cookie, so it has no CSRF surface
 

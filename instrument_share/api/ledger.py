@@ -1,0 +1,221 @@
+"""Service records, the revenue ledger, adjustment requests, disputes and ratings (api.md "Service records,
+revenue, ratings"). Handlers are thin: the rules live in instrument_share.ledger."""
+
+import re
+from datetime import date, datetime
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..accounts.models import Organization
+from ..catalogue.models import Instrument
+from ..core.errors import NotFound, PermissionDenied, ValidationFailed
+from ..db import db
+from ..ledger import disputes, entries, policy, ratings, service_records
+from ..ledger.models import AdjustmentRequest, RevenueEntry, ServiceRecord
+from ..ledger.present import dispute_json, entry_json, record_json, request_json
+from . import ledger_schemas as schemas
+from .bookings import load_booking
+from .core import operation, paginate, parse_body, query_int, require_user
+
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TAG = "service records and revenue"
+
+
+def _time(raw: str, name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed(_("Times are ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+08:00."),
+                               fields={name: _("ISO 8601 time with offset")})
+    return value
+
+
+def _day(raw: str | None, name: str) -> date | None:
+    if raw in (None, ""):
+        return None
+    try:
+        if not DAY.match(raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationFailed(_("%(name)s is a date like 2026-12-20.", name=name),
+                               fields={name: _("YYYY-MM-DD")}) from exc
+
+
+def load_record(record_id: int, actor) -> ServiceRecord:
+    record = db.session.get(ServiceRecord, record_id)
+    if record is None or not policy.may_read(actor, record):
+        raise NotFound(_("No such service record."))
+    return record
+
+
+def _detail(record: ServiceRecord, status: int = 200):
+    return jsonify(record_json(record, detail=True)), status
+
+
+@operation("/bookings/<int:booking_id>/service-record", "POST", "Record the service of a booking in progress or a "
+           "confirmed sample order; the booking becomes completed and the charge is appended", tag=TAG,
+           body=schemas.RecordFromBookingIn, status=201)
+def record_from_booking(booking_id: int):
+    actor = require_user()
+    body = parse_body(schemas.RecordFromBookingIn)
+    with db.transaction():
+        record = service_records.record_from_booking(
+            actor=actor, booking=load_booking(booking_id, actor), actual_start=_time(body.actual_start, "actual_start"),
+            actual_end=_time(body.actual_end, "actual_end"), samples=body.samples,
+            result_delivered_on=_day(body.result_delivered_on, "result_delivered_on"))
+    return _detail(record, 201)
+
+
+@operation("/service-records", "POST", "Record a service arranged outside the platform or the unit's own use",
+           tag=TAG, body=schemas.RecordIn, status=201)
+def create_record():
+    actor = require_user()
+    body = parse_body(schemas.RecordIn)
+    with db.transaction():
+        instrument = db.session.get(Instrument, body.instrument_id)
+        if instrument is not None and not policy.may_write(actor, instrument.owner_id):
+            instrument = None  # another unit's instrument is named exactly like a missing one
+        if instrument is None:
+            if not policy.may_write(actor, actor.organization_id):
+                raise PermissionDenied(_("Only instrument operators record services."))
+            raise ValidationFailed(_("No such instrument of your unit."), fields={"instrument_id": _("not found")})
+        organization = db.session.get(Organization, body.organization_id)
+        if organization is None:
+            raise ValidationFailed(_("No such organisation."), fields={"organization_id": _("not found")})
+        record = service_records.record_standalone(
+            actor=actor, instrument=instrument, organization=organization, mode=body.mode,
+            actual_start=_time(body.actual_start, "actual_start"), actual_end=_time(body.actual_end, "actual_end"),
+            samples=body.samples, result_delivered_on=_day(body.result_delivered_on, "result_delivered_on"))
+    return _detail(record, 201)
+
+
+@operation("/service-records", "GET", "Service records the caller may read", tag=TAG,
+           query=[("unit_id", "integer"), ("organization_id", "integer"), ("instrument_id", "integer"),
+                  ("from", "string"), ("to", "string"), ("page", "integer"), ("per_page", "integer")])
+def list_records():
+    actor = require_user()
+    stmt = policy.visible_records(actor).order_by(ServiceRecord.id.desc())
+    for name, column in (("unit_id", ServiceRecord.unit_id), ("organization_id", ServiceRecord.organization_id),
+                         ("instrument_id", ServiceRecord.instrument_id)):
+        if (value := query_int(name)) is not None:
+            stmt = stmt.where(column == value)
+    if (first := _day(request.args.get("from"), "from")) is not None:
+        stmt = stmt.where(ServiceRecord.start_local_date >= first)
+    if (last := _day(request.args.get("to"), "to")) is not None:
+        stmt = stmt.where(ServiceRecord.start_local_date <= last)
+    return jsonify(paginate(stmt, record_json, db.session))
+
+
+@operation("/service-records/<int:service_record_id>", "GET", "Read a service record with its fee basis, balance, "
+           "disputes and rating", tag=TAG)
+def get_record(service_record_id: int):
+    return _detail(load_record(service_record_id, require_user()))
+
+
+@operation("/service-records/<int:service_record_id>/rating", "POST", "Rate a service once (the user "
+           "organisation)", tag=TAG, body=schemas.RatingIn, status=201)
+def rate_record(service_record_id: int):
+    actor = require_user()
+    body = parse_body(schemas.RatingIn)
+    with db.transaction():
+        rating = ratings.rate(actor=actor, record=load_record(service_record_id, actor), score=body.score,
+                              comment=body.comment)
+    return jsonify({"id": rating.id, "service_record_id": rating.service_record_id, "score": rating.score,
+                    "comment": rating.comment}), 201
+
+
+@operation("/service-records/<int:service_record_id>/dispute", "POST", "Dispute a service record within the "
+           "dispute period (the user organisation)", tag=TAG, body=schemas.DisputeIn, status=201)
+def dispute_record(service_record_id: int):
+    actor = require_user()
+    body = parse_body(schemas.DisputeIn)
+    with db.transaction():
+        dispute = disputes.raise_dispute(actor=actor, record=load_record(service_record_id, actor),
+                                         reason=body.reason)
+    return jsonify(dispute_json(dispute)), 201
+
+
+@operation("/service-records/<int:service_record_id>/dispute/answer", "POST", "Answer the open dispute (the "
+           "unit's operator)", tag=TAG, body=schemas.AnswerIn)
+def answer_dispute(service_record_id: int):
+    actor = require_user()
+    body = parse_body(schemas.AnswerIn)
+    with db.transaction():
+        dispute = disputes.answer_dispute(actor=actor, record=load_record(service_record_id, actor),
+                                          answer=body.answer)
+    return jsonify(dispute_json(dispute))
+
+
+@operation("/revenue-entries", "POST", "Append a ledger entry (an adjustment above the unit's threshold becomes an "
+           "adjustment request)", tag=TAG, body=schemas.EntryIn, status=201)
+def create_entry():
+    actor = require_user()
+    body = parse_body(schemas.EntryIn)
+    entry_date = _day(body.entry_date, "entry_date")
+    with db.transaction():
+        record = db.session.get(ServiceRecord, body.service_record_id)
+        if record is None or not policy.may_read(actor, record):
+            raise ValidationFailed(_("No such service record."), fields={"service_record_id": _("not found")})
+        result = entries.append_entry(actor=actor, record=record, kind=body.kind, amount_fen=body.amount_fen,
+                                      entry_date=entry_date, direction=body.direction, invoice_no=body.invoice_no,
+                                      payment_ref=body.payment_ref, reason=body.reason, corrects_id=body.corrects_id)
+        if isinstance(result, AdjustmentRequest):
+            return jsonify(request_json(result)), 201, {"Location": f"/api/v1/adjustment-requests/{result.id}"}
+        shown = entry_json(result)
+    return jsonify(shown), 201
+
+
+@operation("/revenue-entries", "GET", "Ledger entries the caller may read", tag=TAG,
+           query=[("service_record_id", "integer"), ("unit_id", "integer"), ("organization_id", "integer"),
+                  ("kind", "string"), ("page", "integer"), ("per_page", "integer")])
+def list_entries():
+    actor = require_user()
+    stmt = select(RevenueEntry).order_by(RevenueEntry.id)
+    if (clause := policy.readable_clause(actor, RevenueEntry.unit_id, RevenueEntry.organization_id)) is not None:
+        stmt = stmt.where(clause)
+    for name, column in (("service_record_id", RevenueEntry.service_record_id), ("unit_id", RevenueEntry.unit_id),
+                         ("organization_id", RevenueEntry.organization_id)):
+        if (value := query_int(name)) is not None:
+            stmt = stmt.where(column == value)
+    if kind := request.args.get("kind"):
+        stmt = stmt.where(RevenueEntry.kind == kind)
+    return jsonify(paginate(stmt, entry_json, db.session))
+
+
+def load_request(request_id: int, actor) -> AdjustmentRequest:
+    adjustment = db.session.get(AdjustmentRequest, request_id)
+    if adjustment is None or not policy.may_read(actor, adjustment.service_record):
+        raise NotFound(_("No such adjustment request."))
+    return adjustment
+
+
+@operation("/adjustment-requests/<int:adjustment_request_id>", "GET", "Read an adjustment request", tag=TAG)
+def get_request(adjustment_request_id: int):
+    return jsonify(request_json(load_request(adjustment_request_id, require_user())))
+
+
+@operation("/adjustment-requests/<int:adjustment_request_id>/approve", "POST", "Approve an adjustment request (a "
+           "second operator of the unit); appends the ledger entry", tag=TAG)
+def approve_request(adjustment_request_id: int):
+    actor = require_user()
+    with db.transaction():
+        adjustment = entries.approve_adjustment(actor=actor, request=load_request(adjustment_request_id, actor))
+        shown = request_json(adjustment)
+    return jsonify(shown)
+
+
+@operation("/adjustment-requests/<int:adjustment_request_id>/reject", "POST", "Reject an adjustment request",
+           tag=TAG, body=schemas.RejectIn)
+def reject_request(adjustment_request_id: int):
+    actor = require_user()
+    body = parse_body(schemas.RejectIn, allow_empty=True)
+    with db.transaction():
+        adjustment = entries.reject_adjustment(actor=actor, request=load_request(adjustment_request_id, actor),
+                                               reason=body.reason or "")
+        shown = request_json(adjustment)
+    return jsonify(shown)

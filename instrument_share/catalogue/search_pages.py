@@ -1,0 +1,162 @@
+"""Counting and paging a search in the text index (search_keys.py says why), on SQLite FTS5 and PostgreSQL GIN.
+
+A query here is `Match`: the text parts, the viewer's access and every filter as one index expression, so the total
+is counted in the index alone. The pages of "newest" and of relevance are read in sort-key order, which stops after
+a page instead of sorting every match: keys order rows by published second, so the rows of the last second read are
+completed and sorted exactly by (published_at, instrument_id), the order the plain SQL path gives. Sorting by name,
+value or fee reads the sort columns of every match (through a covering index on SQLite).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Text, and_, column, func, literal_column, not_, select, table, text
+from sqlalchemy.sql import ColumnElement
+
+from ..db import db
+from . import search_keys as keys
+from .grams import QueryPart
+from .models import InstrumentSearchRow as Row
+
+FTS = table("instrument_fts", column("rowid", BigInteger), column("instrument_fts", Text))
+GRAM_COLUMNS = ("uni", "bi", "words")
+
+
+def gram_vector(name: str) -> ColumnElement:
+    """The GIN-indexed expression of one gram column with the tags (migration 7d1c5e0a9b42 creates the indexes)."""
+    # Written with a literal space, not a bound one, so the expression is the indexed one.
+    return func.to_tsvector(text("'simple'"), Row.tags.op("||")(literal_column("' '")).op("||")(getattr(Row, name)))
+
+
+def tag_vector() -> ColumnElement:
+    return func.to_tsvector(text("'simple'"), Row.tags)
+
+
+def matches(vector: ColumnElement, query: str) -> ColumnElement[bool]:
+    return vector.op("@@", is_comparison=True)(func.to_tsquery(text("'simple'"), query))
+
+
+def _part_fts(part: QueryPart, column: str | None = None) -> str:
+    name = column or part.column
+    if part.prefix:
+        return f"{name} : {part.terms[0]}*"
+    return f'{name} : "{" ".join(part.terms)}"'
+
+
+def _part_tsquery(part: QueryPart) -> str:
+    return f"{part.terms[0]}:*" if part.prefix else " & ".join(part.terms)
+
+
+def _phrase(column, part: QueryPart) -> list[ColumnElement[bool]]:
+    """Consecutive grams as a substring of the stored gram text (see search._phrases)."""
+    if part.column != "bi" or len(part.terms) < 2:
+        return []
+    return [func.strpos(column, " ".join(part.terms)) > 0]
+
+
+@dataclass
+class Match:
+    parts: list[QueryPart]
+    tags: keys.Expr  # access and filters
+    tier: tuple[QueryPart, bool] | None = None  # (part, in the visible name or not) for relevance
+
+    def in_tier(self, part: QueryPart, in_name: bool) -> "Match":
+        return Match(self.parts, self.tags, (part, in_name))
+
+    # ---- SQLite: one MATCH expression; rows are read (through the covering index) only for sorting
+
+    def fts5(self) -> str:
+        clauses = [_part_fts(p) for p in self.parts] + [keys.to_fts5(self.tags)]
+        expression = " AND ".join(clauses)
+        if self.tier:
+            part, in_name = self.tier
+            name = _part_fts(part, "name_terms")
+            expression = f"({expression}) AND {name}" if in_name else f"({expression}) NOT {name}"
+        return expression
+
+    # ---- PostgreSQL: GIN conditions (the tags ride with the first gram column), phrases, tier
+
+    def pg_conditions(self) -> list[ColumnElement[bool]]:
+        tsq = keys.to_tsquery(self.tags)
+        conditions, tags_used = [], False
+        for name in GRAM_COLUMNS:
+            terms = [_part_tsquery(p) for p in self.parts if p.column == name]
+            if terms:
+                if not tags_used:
+                    terms.append(tsq)
+                    tags_used = True
+                conditions.append(matches(gram_vector(name), " & ".join(terms)))
+        if not tags_used:
+            conditions.append(matches(tag_vector(), tsq))
+        for part in self.parts:
+            conditions += _phrase(Row.bi, part)
+        if self.tier:
+            part, in_name = self.tier
+            named = and_(matches(func.to_tsvector(text("'simple'"), Row.name_terms), _part_tsquery(part)),
+                         *_phrase(Row.name_terms, part))
+            conditions.append(named if in_name else not_(named))
+        return conditions
+
+
+def _keys_select(match: Match, *columns):
+    """SELECT columns over the match, with the row (covering index) joined only where a column needs it."""
+    if db.dialect == "sqlite":
+        stmt = select(*columns).select_from(FTS)
+        if any(getattr(c, "table", None) is Row.__table__ for c in columns):
+            stmt = stmt.join(Row, Row.sort_key == FTS.c.rowid)
+        return stmt.where(FTS.c.instrument_fts.op("MATCH")(match.fts5()))
+    return select(*columns).select_from(Row).where(*match.pg_conditions())
+
+
+def plan_serially() -> None:
+    """PostgreSQL: no parallel workers for this transaction's queries. A search reads a few thousand index entries
+    and heap pages; starting workers costs more than it saves, and much more on a busy machine."""
+    if db.dialect == "postgresql":
+        db.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
+def _key_column():
+    return FTS.c.rowid if db.dialect == "sqlite" else Row.sort_key
+
+
+def count(match: Match) -> int:
+    return db.session.scalar(_keys_select(match, func.count())) or 0
+
+
+def sorted_keys(match: Match, order_by, offset: int, limit: int) -> list[int]:
+    """A page in any order of the columns (sorts by name, value, fee; relevance of several parts)."""
+    stmt = _keys_select(match, Row.sort_key).order_by(*order_by).offset(offset).limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+def _newest_first(rows) -> list[int]:
+    """Exact (published_at desc nulls last, instrument_id desc) order of (key, published_at, instrument_id) rows."""
+    floor = datetime.min.replace(tzinfo=UTC)
+
+    def order(row):
+        published = row[1]
+        if published is not None and published.tzinfo is None:
+            published = published.replace(tzinfo=UTC)
+        return (published is not None, published or floor, row[2])
+
+    return [row[0] for row in sorted(rows, key=order, reverse=True)]
+
+
+def newest_keys(match: Match, want: int) -> list[int]:
+    """The first `want` keys of the match, newest first, reading keys in key order and stopping there."""
+    if want <= 0:
+        return []
+    key = _key_column()
+    columns = (key, Row.published_at, Row.instrument_id)
+    head = db.session.execute(_keys_select(match, *columns).order_by(key.desc()).limit(want)).all()
+    if len(head) == want:
+        # The last second read may hold more matches than were read: read all of it, then order exactly.
+        floor = keys.bucket_floor(head[-1][0])
+        head = db.session.execute(_keys_select(match, *columns).where(key >= floor)).all()
+    return _newest_first(head)[:want]
+
+
+def relevance_keys(match: Match, part: QueryPart, want: int) -> list[int]:
+    """Matches in the visible name first, then the others; newest first within each."""
+    named = newest_keys(match.in_tier(part, True), want)
+    return named + newest_keys(match.in_tier(part, False), want - len(named))

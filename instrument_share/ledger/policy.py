@@ -1,0 +1,46 @@
+"""Who may read and write service records and the ledger (api.md "Who may read what").
+
+Readers: the owning unit's operators, the user organisation (its own records), the commission roles. Writers: the
+owning unit's provider_operator users only.
+"""
+
+from sqlalchemy import or_, select
+
+from ..accounts.roles import COMMISSION_ROLES, Role
+from ..catalogue.policy import is_operator_of
+from .models import ServiceRecord
+
+
+def _signed_in(actor) -> bool:
+    return actor is not None and getattr(actor, "is_authenticated", True) and not getattr(actor, "is_disabled", False)
+
+
+def is_commission(actor) -> bool:
+    return _signed_in(actor) and actor.has_role(*COMMISSION_ROLES)
+
+
+def may_write(actor, unit_id: int) -> bool:
+    return is_operator_of(actor, unit_id)
+
+
+def may_read(actor, record: ServiceRecord) -> bool:
+    if not _signed_in(actor):
+        return False
+    return is_commission(actor) or actor.organization_id == record.organization_id or \
+        is_operator_of(actor, record.unit_id)
+
+
+def readable_clause(actor, unit_column, org_column):
+    """A WHERE clause limiting rows (records, entries) to what `actor` may read; None reads everything."""
+    if is_commission(actor):
+        return None
+    clauses = [org_column == actor.organization_id]
+    if actor.has_role(Role.provider_operator) and is_operator_of(actor, actor.organization_id):
+        clauses.append(unit_column == actor.organization_id)
+    return or_(*clauses)
+
+
+def visible_records(actor):
+    stmt = select(ServiceRecord)
+    clause = readable_clause(actor, ServiceRecord.unit_id, ServiceRecord.organization_id)
+    return stmt if clause is None else stmt.where(clause)

@@ -1,0 +1,200 @@
+"""What each dashboard shows: figures from the statistics, names as the viewer may see them, charts and tables.
+
+Instrument names go through the catalogue's visibility for the viewer (a defence listing's name the viewer may not
+see is replaced by a neutral label), so a dashboard never shows more than the catalogue would.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import current_app
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..accounts.models import Organization
+from ..catalogue.models import Instrument
+from ..catalogue.visibility import can_see, viewer_level, visible_fields
+from ..core.clock import now_utc
+from ..core.money import format_fen
+from ..db import db
+from . import charts
+from . import statistics as st
+from .periods import months_back, period, quarter_of
+
+TOP = 10
+TREND_MONTHS = 12
+CACHE_SECONDS = 300  # city-wide figures scan every service of the year: computed at most every five minutes
+
+
+def cached(key, compute: Callable[[], dict]) -> dict:
+    """City-wide dashboards read millions of rows; keep the result a few minutes per app (and per viewer).
+
+    The cache lives on the Flask app, so each app (and each test's app) has its own."""
+    store = current_app.extensions.setdefault("dashboard_cache", {})
+    key = (*key, str(get_locale()))  # chart titles and labels are in the viewer's language
+    hit = store.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < current_app.config.get("DASHBOARD_CACHE_SECONDS", CACHE_SECONDS):
+        return hit[1]
+    value = compute() | {"computed_at": now_utc()}
+    store[key] = (now, value)
+    return value
+
+
+def instrument_names(ids, viewer) -> dict[int, str]:
+    names = {}
+    for instrument in db.session.scalars(select(Instrument).where(Instrument.id.in_(list(ids)))) if ids else []:
+        shown = can_see(viewer, instrument) and "name_zh" in visible_fields(
+            instrument, viewer_level(viewer, instrument.owner_id))
+        names[instrument.id] = instrument.name_zh if shown else _("Undisclosed instrument")
+    return names
+
+
+def unit_names(ids) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Organization.id, Organization.name)
+                                   .where(Organization.id.in_(list(ids)))).all())
+
+
+def hours(minutes: int) -> str:
+    return _("%(h)s h", h=st.hours_text(minutes))
+
+
+def percent(bp: int) -> str:
+    return f"{bp / 100:.2f}%"
+
+
+@dataclass
+class Section:
+    """A chart with the same numbers as a table: rows of (label, formatted values...)."""
+
+    title: str
+    chart: object
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+
+def _month_label(day: date) -> str:
+    return day.strftime("%Y-%m")
+
+
+def trend_sections(scope: st.Scope, today: date, *, revenue_title: str | None = None) -> list[Section]:
+    """Hours, sharing rate and revenue by month over the last twelve months."""
+    window = months_back(today, TREND_MONTHS)
+    months = st.by_month(scope, window)
+    labels = [_month_label(m) for m, _f in months]
+    rows = [[label, hours(f.effective_minutes), hours(f.external_minutes), percent(f.sharing_rate_bp),
+             format_fen(f.revenue_fen), str(f.services)] for label, (_m, f) in zip(labels, months, strict=True)]
+    headers = [_("Month"), _("Effective machine hours"), _("External service hours"), _("Sharing rate"),
+               _("Revenue"), _("Services")]
+    desc = _("By month, %(period)s.", period=window.label)
+    return [
+        Section(_("Effective machine hours by month"), charts.column_chart(
+            _("Effective machine hours by month"), desc,
+            [(label, f.effective_minutes) for label, (_m, f) in zip(labels, months, strict=True)],
+            lambda m: st.hours_text(m)), headers, rows),
+        Section(_("Sharing rate by month"), charts.column_chart(
+            _("Sharing rate by month"), desc,
+            [(label, f.sharing_rate_bp) for label, (_m, f) in zip(labels, months, strict=True)], percent), [], []),
+        Section(revenue_title or _("Revenue received by month"), charts.column_chart(
+            revenue_title or _("Revenue received by month"), desc,
+            [(label, f.revenue_fen) for label, (_m, f) in zip(labels, months, strict=True)], format_fen), [], []),
+    ]
+
+
+def _ranking(title: str, figures: dict, names: dict, *, by: str = "effective_minutes") -> Section:
+    ranked = sorted(figures.items(), key=lambda kv: (-getattr(kv[1], by), str(kv[0])))[:TOP]
+    points = [(names.get(key, str(key)), getattr(f, by)) for key, f in ranked]
+    chart = charts.bar_list(title, _("The %(n)d largest by effective machine hours.", n=TOP), points,
+                            lambda m: st.hours_text(m))
+    rows = [[names.get(key, str(key)), hours(f.effective_minutes), hours(f.external_minutes),
+             percent(f.sharing_rate_bp), format_fen(f.revenue_fen),
+             "—" if f.rating_avg is None else f"{f.rating_avg} ({f.rating_count})"] for key, f in ranked]
+    headers = [_("Name"), _("Effective machine hours"), _("External service hours"), _("Sharing rate"),
+               _("Revenue"), _("Average rating (ratings)")]
+    return Section(title, chart, headers, rows)
+
+
+def current_periods(today: date):
+    year, quarter = quarter_of(today)
+    return period(year), period(year, quarter)
+
+
+def unit_dashboard(unit_id: int, viewer, today: date) -> dict:
+    scope = st.Scope(unit_id=unit_id)
+    this_year, this_quarter = current_periods(today)
+    window = months_back(today, TREND_MONTHS)
+    per_instrument = st.grouped("instrument", scope, window)
+    names = instrument_names(per_instrument, viewer)
+    return {"year": st.totals(scope, this_year), "quarter": st.totals(scope, this_quarter),
+            "year_period": this_year, "quarter_period": this_quarter,
+            "sections": [*trend_sections(scope, today),
+                         _ranking(_("Busiest instruments (last twelve months)"), per_instrument, names)],
+            "ratings": sorted(((names.get(k, str(k)), f) for k, f in per_instrument.items() if f.rating_count),
+                              key=lambda nf: -nf[1].rating_count)}
+
+
+def commission_dashboard(viewer, today: date) -> dict:
+    return cached(("commission", today, viewer), lambda: _commission(viewer, today))
+
+
+def _commission(viewer, today: date) -> dict:
+    this_year, this_quarter = current_periods(today)
+    window = months_back(today, TREND_MONTHS)
+    per_instrument = st.grouped("instrument", st.CITY, window)
+    per_unit = st.grouped("unit", st.CITY, window)
+    top_instruments = dict(sorted(per_instrument.items(), key=lambda kv: -kv[1].effective_minutes)[:TOP])
+    return {"year": st.totals(st.CITY, this_year), "quarter": st.totals(st.CITY, this_quarter),
+            "year_period": this_year, "quarter_period": this_quarter,
+            "indicators": st.indicators(st.totals(st.CITY, this_year)),
+            "sections": [*trend_sections(st.CITY, today), district_section(window),
+                         _ranking(_("Top instruments (last twelve months)"), top_instruments,
+                                  instrument_names(top_instruments, viewer)),
+                         _ranking(_("Top units (last twelve months)"), per_unit, unit_names(per_unit))]}
+
+
+def district_section(window) -> Section:
+    per_district = st.grouped("district", st.CITY, window)
+    names = {key: key or _("Undisclosed") for key in per_district}
+    return _ranking(_("Districts (last twelve months)"), per_district, names)
+
+
+def city_dashboard(today: date) -> dict:
+    """The public page: city totals, districts and the trend (no names of instruments or units)."""
+    return cached(("city", today), lambda: _city(today))
+
+
+def _city(today: date) -> dict:
+    this_year, this_quarter = current_periods(today)
+    year = st.totals(st.CITY, this_year)
+    return {"year": year, "quarter": st.totals(st.CITY, this_quarter), "year_period": this_year,
+            "quarter_period": this_quarter, "indicators": st.indicators(year),
+            "sections": [*trend_sections(st.CITY, today), district_section(months_back(today, TREND_MONTHS))]}
+
+
+def organization_dashboard(organization_id: int, viewer, today: date) -> dict:
+    """An SME's spending and the services it received."""
+    scope = st.Scope(organization_id=organization_id)
+    this_year, this_quarter = current_periods(today)
+    window = months_back(today, TREND_MONTHS)
+    months = st.by_month(scope, window)
+    labels = [_month_label(m) for m, _f in months]
+    desc = _("By month, %(period)s.", period=window.label)
+    spending = Section(_("Spending by month (payments less refunds)"), charts.column_chart(
+        _("Spending by month (payments less refunds)"), desc,
+        [(label, f.revenue_fen) for label, (_m, f) in zip(labels, months, strict=True)], format_fen),
+        [_("Month"), _("Charges"), _("Paid (less refunds)"), _("Services"), _("Hours")],
+        [[label, format_fen(f.charges_fen), format_fen(f.revenue_fen), str(f.services), hours(f.effective_minutes)]
+         for label, (_m, f) in zip(labels, months, strict=True)])
+    services = Section(_("Services by month"), charts.column_chart(
+        _("Services by month"), desc, [(label, f.services) for label, (_m, f) in zip(labels, months, strict=True)]),
+        [], [])
+    per_instrument = st.grouped("instrument", scope, window)
+    used = _ranking(_("Instruments used (last twelve months)"), per_instrument,
+                    instrument_names(per_instrument, viewer))
+    return {"year": st.totals(scope, this_year), "quarter": st.totals(scope, this_quarter),
+            "year_period": this_year, "quarter_period": this_quarter, "sections": [spending, services, used]}

@@ -1,0 +1,124 @@
+"""Produce, store and hand out quarterly operation reports.
+
+The scheduled job makes, for the quarter just ended, whatever of the platform's and each unit's reports (CSV and
+XLSX) does not exist yet, so re-running it is harmless; on demand a unit operator or the commission makes a fresh
+version at any time. Every stored report writes an audit entry carrying the file's SHA-256, in the same
+transaction.
+"""
+
+from flask_babel import gettext as _
+from sqlalchemy import false, select
+
+from ..audit import chain
+from ..catalogue.models import Instrument
+from ..core.clock import local_today
+from ..core.errors import NotFound
+from ..db import db
+from ..files.store import store
+from .access import is_commission, may_read_unit
+from .models import OperationReport
+from .periods import period, previous_quarter
+from .reports import ReportData, Snapshot, to_csv, to_xlsx
+
+FORMATS = {"csv": (to_csv, "text/csv; charset=utf-8"),
+           "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+PURPOSE = "operation_report"
+FEW_UNITS = 20  # up to this many units missing: one small snapshot each instead of the city-wide one
+
+
+def filename(year: int, quarter: int, unit_id: int | None, fmt: str) -> str:
+    who = "platform" if unit_id is None else f"unit{unit_id}"
+    return f"operation-report-{year}Q{quarter}-{who}.{fmt}"
+
+
+def _save(data: ReportData, *, unit_id: int | None, fmt: str, actor=None) -> OperationReport:
+    render, content_type = FORMATS[fmt]
+    year, quarter = data.period.year, data.period.quarter
+    stored = store(render(data), filename(year, quarter, unit_id, fmt), purpose=PURPOSE, content_type=content_type,
+                   organization_id=unit_id, created_by_id=getattr(actor, "id", None))
+    report = OperationReport(scope="platform" if unit_id is None else "unit", unit_id=unit_id, year=year,
+                             quarter=quarter, format=fmt, file_id=stored.id, sha256=stored.sha256,
+                             generated_by_id=getattr(actor, "id", None), generated_at=data.generated_at)
+    db.session.add(report)
+    db.session.flush()
+    chain.append("report.generated", actor=actor, organization_id=unit_id, object_type="operation_report",
+                 object_id=report.id, details={"sha256": stored.sha256, "file_id": stored.id, "format": fmt,
+                                               "scope": report.scope, "year": year, "quarter": quarter,
+                                               "filename": stored.filename, "size": stored.size,
+                                               "scheduled": actor is None})
+    return report
+
+
+def generate(year: int, quarter: int, *, unit_id: int | None, actor=None,
+             formats=tuple(FORMATS)) -> list[OperationReport]:
+    """A fresh version of one report (platform when unit_id is None) in each format, in the caller's transaction."""
+    snapshot = Snapshot.take(period(year, quarter), unit_id)
+    data = snapshot.platform() if unit_id is None else snapshot.unit(unit_id)
+    return [_save(data, unit_id=unit_id, fmt=fmt, actor=actor) for fmt in formats]
+
+
+def existing(year: int, quarter: int) -> set[tuple[int | None, str]]:
+    rows = db.session.execute(select(OperationReport.unit_id, OperationReport.format)
+                              .where(OperationReport.year == year, OperationReport.quarter == quarter))
+    return {(row.unit_id, row.format) for row in rows}
+
+
+def _missing(have, unit_id: int | None) -> list[str]:
+    return [fmt for fmt in FORMATS if (unit_id, fmt) not in have]
+
+
+def _save_missing(snapshot: Snapshot, have, unit_id: int | None, actor) -> int:
+    missing = _missing(have, unit_id)
+    if missing:
+        data = snapshot.platform() if unit_id is None else snapshot.unit(unit_id)
+        for fmt in missing:
+            _save(data, unit_id=unit_id, fmt=fmt, actor=actor)
+    return len(missing)
+
+
+def generate_missing(year: int, quarter: int, *, actor=None) -> int:
+    """The platform's and every unit's reports of the quarter that are not stored yet; returns how many it made."""
+    have, chosen = existing(year, quarter), period(year, quarter)
+    listed_units = set(db.session.scalars(select(Instrument.owner_id).where(Instrument.status != "draft").distinct()))
+    late = [u for u in sorted(listed_units) if _missing(have, u)]
+    if not _missing(have, None) and len(late) <= FEW_UNITS:
+        # The quarter's reports exist: the hourly re-run costs one small query, and a unit that listed its first
+        # instrument since then gets its report from its own rows, not from a new city-wide aggregation.
+        return sum(_save_missing(Snapshot.take(chosen, u), have, u, actor) for u in late)
+    snapshot = Snapshot.take(chosen)
+    return sum(_save_missing(snapshot, have, unit_id, actor) for unit_id in [None, *snapshot.unit_ids()])
+
+
+def generate_due() -> str:
+    """The scheduled job: the previous quarter's missing reports (runs inside the claimed period's transaction)."""
+    year, quarter = previous_quarter(local_today())
+    return f"{year}Q{quarter} made={generate_missing(year, quarter)}"
+
+
+# ---------------------------------------------------------------- reading
+
+
+def may_read(actor, report: OperationReport) -> bool:
+    return is_commission(actor) if report.unit_id is None else may_read_unit(actor, report.unit_id)
+
+
+def may_generate(actor, unit_id: int | None) -> bool:
+    return may_read(actor, OperationReport(unit_id=unit_id))
+
+
+def readable(actor):
+    """The reports `actor` may read, newest first."""
+    stmt = select(OperationReport).order_by(OperationReport.year.desc(), OperationReport.quarter.desc(),
+                                            OperationReport.generated_at.desc(), OperationReport.id.desc())
+    if is_commission(actor):
+        return stmt
+    if may_read_unit(actor, actor.organization_id):
+        return stmt.where(OperationReport.unit_id == actor.organization_id)
+    return stmt.where(false())
+
+
+def get_readable(actor, report_id: int) -> OperationReport:
+    report = db.session.get(OperationReport, report_id)
+    if report is None or not may_read(actor, report):
+        raise NotFound(_("No such report."))  # others learn nothing, not even that a report exists
+    return report
