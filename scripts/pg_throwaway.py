@@ -56,7 +56,9 @@ def throwaway_postgres():
                                      "--locale=C.UTF-8", "--auth=trust", "--no-sync"]),
                        check=True, env=env, stdout=subprocess.DEVNULL)
         options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+                   # Benchmarks pass production-like memory settings, e.g. "-c shared_buffers=1GB".
+                   + os.environ.get("PG_THROWAWAY_OPTIONS", ""))
         subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w",
                                      "-t", "60", "start"]), check=True, env=env, stdout=subprocess.DEVNULL)
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/{DB_NAME}"

@@ -16,7 +16,6 @@ from instrument_share.ledger.models import ServiceRecord
 from instrument_share.reporting import generation
 from instrument_share.reporting.models import OperationReport
 from instrument_share.reporting.reports import KEYS
-from instrument_share.scheduling.claims import period_key, run_once
 
 from .catalogue_support import civilian_unit, publish_civilian
 from .reporting_support import db_sum, entry, local, rate, record, scene
@@ -103,21 +102,20 @@ def test_the_job_makes_only_what_is_missing_and_audits_each_file_with_its_sha256
     frozen_clock.move(days=0)  # 2026-12-01: the previous quarter is 2026Q3
     with db.transaction():
         generation.generate(2026, 3, unit_id=s.unit_b.org.id, formats=("xlsx",))  # one made by hand before
-    assert run_once("quarterly_reports", period_key(3600), generation.generate_due, lease_seconds=60)
+    assert generation.generate_due() == "2026Q3 made=5"
     reports = _reports(year=2026, quarter=3)
     assert sorted((r.unit_id or 0, r.format) for r in reports) == sorted(
         [(0, "csv"), (0, "xlsx"), (s.unit_a.org.id, "csv"), (s.unit_a.org.id, "xlsx"),
          (s.unit_b.org.id, "csv"), (s.unit_b.org.id, "xlsx")])
-    # The claimed period does not run twice; a later period runs but finds nothing missing.
-    assert not run_once("quarterly_reports", period_key(3600), generation.generate_due, lease_seconds=60)
+    # A later run finds nothing missing and stores nothing.
     frozen_clock.move(hours=1)
-    assert run_once("quarterly_reports", period_key(3600), generation.generate_due, lease_seconds=60)
+    assert generation.generate_due() == "2026Q3 made=0"
     assert len(_reports(year=2026, quarter=3)) == 6
     # A unit that lists its first instrument later gets its (empty) reports at the next run, and only it.
     late = civilian_unit(factory)
     publish_civilian(late)
     frozen_clock.move(hours=1)
-    assert run_once("quarterly_reports", period_key(3600), generation.generate_due, lease_seconds=60)
+    assert generation.generate_due() == "2026Q3 made=2"
     assert sorted(r.format for r in _reports(year=2026, quarter=3, unit_id=late.org.id)) == ["csv", "xlsx"]
     assert len(_reports(year=2026, quarter=3)) == 8
     audits = list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == "report.generated")))
@@ -136,3 +134,18 @@ def test_on_demand_generation_makes_a_new_version(factory):
             generation.generate(2026, 3, unit_id=s.unit_a.org.id, actor=s.unit_a.operator)
     assert len(_reports(unit_id=s.unit_a.org.id)) == 4
     assert all(r.generated_by_id == s.unit_a.operator.id for r in _reports())
+
+
+def test_files_another_process_stored_meanwhile_are_not_stored_twice(app, factory, frozen_clock):
+    """The job renders outside the write transaction; what appeared meanwhile is skipped when it stores."""
+    s = _quarter(factory)
+    rendered = generation.render_missing(2026, 3)
+    assert {(r.unit_id, r.fmt) for r in rendered} >= {(None, "csv"), (None, "xlsx")}
+    with db.transaction():
+        generation.generate(2026, 3, unit_id=None)  # another scheduler or a person, first
+    with db.transaction():
+        stored = generation.store_rendered(rendered, only_missing=True)
+    assert {(r.unit_id, r.format) for r in stored} == {(r.unit_id, r.fmt) for r in rendered} - {(None, "csv"),
+                                                                                                   (None, "xlsx")}
+    assert {(r.unit_id, r.format) for r in _reports(year=2026, quarter=3)} == {(r.unit_id, r.fmt) for r in rendered}
+    assert s.unit_a.org.id in {r.unit_id for r in stored}

@@ -43,8 +43,9 @@ JOBS: list[Job] = [
     Job("booking_reminders", 300, lifecycle.send_reminders, claimed=False),
     # Claim by claim, each in its own transaction and idempotent.
     Job("withdraw_stale_returned_claims", 3600, voucher_jobs.withdraw_stale_returned, claimed=False),
-    # Hourly: the first run of a quarter makes the previous quarter's reports; later runs find nothing missing.
-    Job("quarterly_reports", 3600, operation_reports.generate_due),
+    # Hourly: the first run of a quarter makes the previous quarter's reports; later runs find nothing missing. It
+    # aggregates outside the write transaction and stores idempotently, so it runs unclaimed.
+    Job("quarterly_reports", 3600, operation_reports.generate_due, claimed=False),
 ]
 
 

@@ -73,8 +73,9 @@ def generate():
     if not generation.may_generate(current_user, unit_id):
         abort(403)
     try:
+        rendered = generation.render(form.year.data, int(form.quarter.data), unit_id=unit_id)
         with db.transaction():
-            made = generation.generate(form.year.data, int(form.quarter.data), unit_id=unit_id, actor=current_user)
+            made = generation.store_rendered(rendered, actor=current_user)
     except DomainError as exc:
         show_error(exc, form)
         return _render(form, 422)
