@@ -3,6 +3,7 @@
 # Each module's routes register themselves on api_bp when it is imported.
 from . import (  # noqa: F401
     accounts,
+    adjustment_requests,
     audit_log,
     bookings,
     catalogue,

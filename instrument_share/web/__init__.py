@@ -81,6 +81,9 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(bookings_bp)
     for module in (booking_page_views, booking_admin_views, calendar_views, notification_views, ledger_views):
         app.register_blueprint(module.bp)
+    from . import adjustment_views
+
+    app.register_blueprint(adjustment_views.bp)
     from . import dashboard_views, report_views
 
     app.register_blueprint(dashboard_views.bp)

@@ -1,5 +1,6 @@
 """Service record and ledger pages: recording a service (from a booking or stand-alone), the lists for the provider
 and the user organisation with what is owed, and a record with its ledger, adjustment requests, disputes and rating.
+Approving and rejecting adjustment requests: adjustment_views.
 The rules live in instrument_share.ledger; a refusal is shown next to the field it names."""
 
 from zoneinfo import ZoneInfo
@@ -23,7 +24,6 @@ from ..db import db
 from ..ledger import disputes, entries, policy, ratings, service_records
 from ..ledger.forms import (
     AnswerForm,
-    ApproveForm,
     EntryForm,
     RatingForm,
     ReasonForm,
@@ -262,31 +262,6 @@ def add_entry(service_record_id: int):
         actor=me(), record=record, kind=f.kind.data, amount_fen=f.amount_fen, entry_date=f.entry_date.data,
         direction=f.direction.data or None, invoice_no=f.invoice_no.data, payment_ref=f.payment_ref.data,
         reason=f.reason.data), _entry_message)
-
-
-def _request(request_id: int) -> AdjustmentRequest:
-    adjustment = db.session.get(AdjustmentRequest, request_id)
-    if adjustment is None or not policy.may_read(me(), adjustment.service_record):
-        abort(404)
-    return adjustment
-
-
-@bp.route("/adjustment-requests/<int:adjustment_request_id>/approve", methods=["POST"])
-@login_required
-def approve(adjustment_request_id: int):
-    adjustment = _request(adjustment_request_id)
-    return _act(adjustment.service_record, ApproveForm(), "approve_form",
-                lambda _f: entries.approve_adjustment(actor=me(), request=adjustment),
-                _("The adjustment is approved and added to the ledger."))
-
-
-@bp.route("/adjustment-requests/<int:adjustment_request_id>/reject", methods=["POST"])
-@login_required
-def reject(adjustment_request_id: int):
-    adjustment = _request(adjustment_request_id)
-    return _act(adjustment.service_record, ReasonForm(prefix="reject"), "reject_form",
-                lambda f: entries.reject_adjustment(actor=me(), request=adjustment, reason=f.reason.data),
-                _("The adjustment request is rejected."))
 
 
 @bp.route("/service-records/<int:service_record_id>/dispute", methods=["POST"])
