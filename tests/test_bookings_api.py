@@ -15,8 +15,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from instrument_share.audit.models import AuditEntry
 from instrument_share.bookings import lifecycle
 from instrument_share.bookings.models import Booking, OrganizationBlock, ServiceContract
+from instrument_share.core.clock import now_utc
 from instrument_share.core.money import format_fen
 from instrument_share.db import db
 
@@ -357,6 +359,15 @@ def test_more_than_three_violations_in_twelve_months_block_the_organisation(clie
     actions = [a for b in ids.values() for a in audit_actions(b) if a.startswith("violation.")]
     assert sorted(actions) == ["violation.late_cancellation", "violation.late_cancellation", "violation.no_show",
                                "violation.no_show"]
+    # The operator corrects a no-show (the service did happen): three violations remain, so the block ends at once.
+    corrected = expect(action(client, w.unit.h("operator"), ids["a"], "complete-no-show",
+                              {"reason": "用户迟到，服务已完成"}), 200)
+    assert corrected["status"] == "in_progress"
+    db.session.rollback()
+    assert db.session.scalar(select(OrganizationBlock)).until <= now_utc()
+    assert "organization.unblocked" in db.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.object_type == "organization", AuditEntry.object_id == str(w.alice.org.id))).all()
+    created(book(client, w.alice.headers, w.instrument.id, iso(7, "16:00"), iso(7, "17:00")))
     # Only this unit's instruments, and only this organisation.
     other = make_world(factory)
     created(book(client, w.alice.headers, other.instrument.id, iso(7, "10:00"), iso(7, "11:00")))

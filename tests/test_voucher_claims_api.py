@@ -161,7 +161,7 @@ def test_visibility_and_filters(client, w, factory):
     other = vs.claimant(factory)
     theirs = vs.submitted(w, [vs.record(w.nanjing, other.org)], other)
     with db.transaction():
-        db.session.add(VoucherClaimSignal(claim_id=theirs.id, code="related_provider", detail="test"))
+        db.session.add(VoucherClaimSignal(claim_id=theirs.id, code="related_provider", detail='{"provider_ids": [7]}'))
     # Another enterprise's claim is absent for the claimant, readable to the commission.
     vs.expect(vs.api(client, "GET", f"/voucher-claims/{theirs.id}", w.sme.headers), 404)
     vs.expect(vs.api(client, "PATCH", f"/voucher-claims/{theirs.id}", w.sme.headers,
@@ -175,7 +175,7 @@ def test_visibility_and_filters(client, w, factory):
     vs.expect(vs.api(client, "GET", "/voucher-claims?signal=related_provider", w.sme.headers), 403)
     auditor = factory.bearer(w.auditor)
     seen = vs.expect(vs.api(client, "GET", f"/voucher-claims/{theirs.id}", auditor), 200)
-    assert seen["signals"] == [{"code": "related_provider", "detail": "test"}]
+    assert seen["signals"] == [{"code": "related_provider", "detail": {"provider_ids": [7]}}]
     assert {c["id"] for c in vs.expect(vs.api(client, "GET", "/voucher-claims", auditor), 200)["items"]} == \
         {mine["id"], theirs.id}
     for query, ids in [("status=submitted", [theirs.id]), ("status=draft", [mine["id"]]), ("year=2025", []),

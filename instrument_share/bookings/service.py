@@ -292,6 +292,8 @@ def complete_no_show(*, actor, booking: Booking, reason: str) -> Booking:
     booking.status, booking.started_at, booking.reason = "in_progress", now_utc(), reason.strip()
     audit.append("booking.no_show_corrected", actor=actor, organization_id=booking.unit_id, object_type="booking",
                  object_id=booking.id, details={"reason": reason.strip()})
+    db.session.flush()  # the corrected status must count before the block is reconsidered
+    violations.reconsider(booking, actor=actor)
     return booking
 
 

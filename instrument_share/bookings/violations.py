@@ -40,3 +40,24 @@ def record(booking: Booking, *, kind: str) -> OrganizationBlock | None:
                  object_id=booking.organization_id, details={"unit_id": booking.unit_id, "violations": count,
                                                              "until": block.until.isoformat()})
     return block
+
+
+def reconsider(booking: Booking, *, actor) -> int:
+    """After a no-show is corrected, lift the unit's active block when the violations no longer exceed the limit.
+
+    Returns how many blocks were ended (their end set to now, so the history stays).
+    """
+    count = count_recent(booking.organization_id, booking.unit_id)
+    if count > current_app.config["VIOLATIONS_ALLOWED"]:
+        return 0
+    now = now_utc()
+    active = list(db.session.scalars(select(OrganizationBlock).where(
+        OrganizationBlock.organization_id == booking.organization_id, OrganizationBlock.unit_id == booking.unit_id,
+        OrganizationBlock.until > now)))
+    for block in active:
+        block.until = now
+        audit.append("organization.unblocked", actor=actor, organization_id=booking.organization_id,
+                     object_type="organization", object_id=booking.organization_id,
+                     details={"unit_id": booking.unit_id, "violations": count, "block_id": block.id,
+                              "corrected_booking_id": booking.id})
+    return len(active)

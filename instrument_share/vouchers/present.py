@@ -55,7 +55,16 @@ def claim_json(claim: VoucherClaim, viewer) -> dict:
     if claim.clawback_fen is not None:
         data["clawback_fen"] = claim.clawback_fen
     if is_commission:
-        data["signals"] = [{"code": s.code, "detail": s.detail} for s in db.session.scalars(
+        data["signals"] = [{"code": s.code, "detail": _detail(s.detail)} for s in db.session.scalars(
             select(VoucherClaimSignal).where(VoucherClaimSignal.claim_id == claim.id)
             .order_by(VoucherClaimSignal.code))]
     return data
+
+
+def _detail(text: str) -> dict:
+    """Signal details are stored as JSON text; the API gives them as an object."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {"text": text}
+    return value if isinstance(value, dict) else {"value": value}
