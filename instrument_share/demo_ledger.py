@@ -79,5 +79,6 @@ def seed_ledger(orgs: dict[str, Organization], users: dict[str, User]) -> dict[s
                 ratings.rate(actor=users[USERS_OF[user_key]], record=record, score=score, comment=COMMENTS[score])
                 counts["ratings"] += 1
     year, quarter = previous_quarter(today)
-    counts["reports"] = generation.generate_missing(year, quarter)  # what the quarterly job would have made
+    # What the quarterly job would have made, stored in the caller's transaction.
+    counts["reports"] = len(generation.store_rendered(generation.render_missing(year, quarter)))
     return counts
