@@ -44,6 +44,7 @@ from .vouchers.models import (
     VoucherClaimSignal,
     VoucherEvidence,
     VoucherPolicy,
+    VoucherYearTotal,
 )
 
 __all__ = [
@@ -88,4 +89,5 @@ __all__ = [
     "VoucherClaimedRecord",
     "VoucherEvidence",
     "VoucherPolicy",
+    "VoucherYearTotal",
 ]

@@ -164,6 +164,17 @@ SORTS = {
 }
 
 
+def _range_filters(params: SearchParams) -> list[ColumnElement[bool]]:
+    """Fee and value ranges on the row's columns (which hold only what the row's level shows)."""
+    conditions = []
+    if params.fee_max_fen is not None:
+        conditions.append(or_(Row.fee_per_hour_fen <= params.fee_max_fen, Row.fee_per_sample_fen <= params.fee_max_fen))
+    if params.large is not None:
+        threshold = large_threshold_fen()
+        conditions.append(Row.original_value_fen >= threshold if params.large else Row.original_value_fen < threshold)
+    return conditions
+
+
 def _filters(params: SearchParams) -> list[ColumnElement[bool]]:
     conditions = []
     if params.category_code:
@@ -180,11 +191,7 @@ def _filters(params: SearchParams) -> list[ColumnElement[bool]]:
         conditions.append(Row.owner_id == params.owner_id)
     if params.service_mode:
         conditions.append(Row.service_modes.contains("," + params.service_mode + ",", autoescape=True))
-    if params.fee_max_fen is not None:
-        conditions.append(or_(Row.fee_per_hour_fen <= params.fee_max_fen, Row.fee_per_sample_fen <= params.fee_max_fen))
-    if params.large is not None:
-        threshold = large_threshold_fen()
-        conditions.append(Row.original_value_fen >= threshold if params.large else Row.original_value_fen < threshold)
+    conditions += _range_filters(params)
     if params.defence is not None:
         conditions.append(Row.is_defence.is_(params.defence))
     if params.status:
@@ -218,14 +225,16 @@ def _in_name(parts: list[QueryPart]) -> ColumnElement:
 
 def indexed_match(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) -> search_pages.Match | None:
     """The query as one index lookup, or None when a filter value cannot be a tag (then plain SQL answers)."""
-    tags = search_keys.filter_tags(params, large_threshold_fen())
+    postgres = db.dialect == "postgresql"
+    tags = search_keys.filter_tags(params, large_threshold_fen(), ranges=not postgres)
     if tags is None:
         return None
     full = sorted(viewer.full_units)
     cleared = sorted(viewer.cleared_by - viewer.full_units)
     base = Visibility.registered.value if viewer.registered else Visibility.public.value
     access = search_keys.access(full, cleared, base)
-    return search_pages.Match(parts, search_keys.all_of(access, *tags))
+    columns = tuple(_range_filters(params)) if postgres else ()
+    return search_pages.Match(parts, search_keys.all_of(access, *tags), columns=columns)
 
 
 def _indexed_page(match: search_pages.Match, params: SearchParams, parts: list[QueryPart]) -> list[int]:

@@ -192,9 +192,10 @@ def in_range(prefix: str, low: int, high: int) -> Expr:
     return any_of(*blocks) if blocks else tag("fnothing")  # a tag no row has
 
 
-def filter_tags(params, large_threshold_fen: int) -> list[Expr] | None:
+def filter_tags(params, large_threshold_fen: int, ranges: bool = True) -> list[Expr] | None:
     """The tag form of the exact-value filters, or None when a value cannot be a tag (the caller then filters on
-    the columns; such a value matches nothing or almost nothing anyway)."""
+    the columns; such a value matches nothing or almost nothing anyway). ranges=False leaves out the fee and value
+    ranges, which the caller then filters on the columns (PostgreSQL: see search_pages.Match.columns)."""
     tags = []
     code = params.category_code
     if code:
@@ -215,6 +216,8 @@ def filter_tags(params, large_threshold_fen: int) -> list[Expr] | None:
         tags.append(tag(f"fw{params.owner_id}"))
     if params.defence is not None:
         tags.append(tag(f"fy{int(params.defence)}"))
+    if not ranges:
+        return tags
     if params.fee_max_fen is not None:
         tags.append(in_range("fe", 0, params.fee_max_fen + 1))
     if params.large is not None:

@@ -20,7 +20,7 @@ from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, Va
 from ..db import MAX_ID, db
 from ..files.store import store
 from ..ledger.models import RevenueEntry, ServiceRecord
-from . import eligibility, groups, policies
+from . import eligibility, groups, policies, year_totals
 from .compute import Entry, Headroom, LineInput, PolicyNumbers, Trace, compute_subsidy, eligible_amount
 from .models import (
     COMMITTED_STATES,
@@ -68,10 +68,14 @@ def committed(year: int, org_ids=None, exclude_claim_id: int | None = None) -> i
     """Subsidy of the year's claims that hold a reservation (submitted, under review, returned, approved, paid)."""
     base = select(func.coalesce(func.sum(VoucherClaim.subsidy_fen), 0)).where(
         VoucherClaim.year == year, VoucherClaim.status.in_(COMMITTED_STATES))
+    if org_ids is None:
+        # The year's total is maintained (year_totals.py): one row, not a scan of every claim of the year.
+        total = year_totals.committed_in_year(year)
+        if exclude_claim_id is not None:
+            total -= int(db.session.scalar(base.where(VoucherClaim.id == exclude_claim_id)))
+        return total
     if exclude_claim_id is not None:
         base = base.where(VoucherClaim.id != exclude_claim_id)
-    if org_ids is None:
-        return int(db.session.scalar(base))
     return sum(int(db.session.scalar(base.where(VoucherClaim.organization_id.in_(chunk))))
                for chunk in _chunks(sorted(set(org_ids))))
 

@@ -171,3 +171,18 @@ class VoucherClaimSignal(Base):
     claim_id: Mapped[int] = mapped_column(ForeignKey("voucher_claims.id", ondelete="CASCADE"), primary_key=True)
     code: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class VoucherYearTotal(Base):
+    """The subsidy committed in one policy year, kept in step with the claims by vouchers/year_totals.py.
+
+    Every draft shows the budget's remaining headroom; summing a year's claims for it would cost a scan of every
+    claim of the year per request, so the sum is maintained here (row-locked updates, under the year lock when a
+    reservation is made).
+    """
+
+    __tablename__ = "voucher_year_totals"
+    __table_args__ = (CheckConstraint("committed_fen >= 0", name="committed_not_negative"),)
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    committed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
