@@ -164,14 +164,20 @@ SORTS = {
 }
 
 
-def _range_filters(params: SearchParams) -> list[ColumnElement[bool]]:
-    """Fee and value ranges on the row's columns (which hold only what the row's level shows)."""
+def _range_filters(params: SearchParams, beside_gin: bool = False) -> list[ColumnElement[bool]]:
+    """Fee and value ranges on the row's columns (which hold only what the row's level shows). beside_gin: tested on
+    the rows the GIN bitmap finds ("+ 0" keeps the planner from scanning the sorting index instead and parsing every
+    row's tags there)."""
+    def col(c):
+        return c + 0 if beside_gin else c
+
+    hourly, sample, value = col(Row.fee_per_hour_fen), col(Row.fee_per_sample_fen), col(Row.original_value_fen)
     conditions = []
     if params.fee_max_fen is not None:
-        conditions.append(or_(Row.fee_per_hour_fen <= params.fee_max_fen, Row.fee_per_sample_fen <= params.fee_max_fen))
+        conditions.append(or_(hourly <= params.fee_max_fen, sample <= params.fee_max_fen))
     if params.large is not None:
         threshold = large_threshold_fen()
-        conditions.append(Row.original_value_fen >= threshold if params.large else Row.original_value_fen < threshold)
+        conditions.append(value >= threshold if params.large else value < threshold)
     return conditions
 
 
@@ -233,12 +239,16 @@ def indexed_match(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) 
     cleared = sorted(viewer.cleared_by - viewer.full_units)
     base = Visibility.registered.value if viewer.registered else Visibility.public.value
     access = search_keys.access(full, cleared, base)
-    columns = tuple(_range_filters(params)) if postgres else ()
+    columns = tuple(_range_filters(params, beside_gin=True)) if postgres else ()
     return search_pages.Match(parts, search_keys.all_of(access, *tags), columns=columns)
 
 
-def _indexed_page(match: search_pages.Match, params: SearchParams, parts: list[QueryPart]) -> list[int]:
+DENSE_TOTAL = 2_000  # PostgreSQL: from this many matches, a newest page reads the key index (search_pages)
+
+
+def _indexed_page(match: search_pages.Match, params: SearchParams, parts: list[QueryPart], total: int) -> list[int]:
     offset, want = (params.page - 1) * params.per_page, params.page * params.per_page
+    match.dense = total >= DENSE_TOTAL
     if params.sort == "relevance" and len(parts) == 1:
         return search_pages.relevance_keys(match, parts[0], want)[offset:]
     if params.sort in ("newest", "relevance") or params.sort not in SORTS:  # relevance without a query is newest
@@ -267,7 +277,7 @@ def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> Sea
     search_pages.plan_serially()
     if indexed is not None:
         total = search_pages.count(indexed)
-        found = _indexed_page(indexed, params, parts)
+        found = _indexed_page(indexed, params, parts, total)
     else:
         # The page is chosen on the narrow columns, then its rows are read: sorting whole rows, which carry the
         # searched text and its grams, costs far more than sorting keys.

@@ -63,9 +63,11 @@ class Match:
     # to ~90 tree blocks, and GIN evaluates such a tsquery on every candidate (200+ ms for "large"), while the
     # heap rows are read anyway (a bitmap count visits every matching row), so a column filter there is free.
     columns: tuple = ()
+    # PostgreSQL: whether the newest page may walk the sort-key index backwards, testing each row (see newest_keys).
+    dense: bool = False
 
     def in_tier(self, part: QueryPart, in_name: bool) -> "Match":
-        return Match(self.parts, self.tags, (part, in_name), self.columns)
+        return Match(self.parts, self.tags, (part, in_name), self.columns, self.dense)
 
     # ---- SQLite: one MATCH expression; rows are read (through the covering index) only for sorting
 
@@ -162,7 +164,13 @@ def newest_keys(match: Match, want: int) -> list[int]:
         return []
     key = _key_column()
     columns = (key, Row.published_at, Row.instrument_id)
-    head = db.session.execute(_keys_select(match, *columns).order_by(key.desc()).limit(want)).all()
+    order = key
+    if db.dialect == "postgresql" and not match.dense:
+        # Walking the sort-key index backwards tests each row by parsing its tags and grams again (to_tsvector), and
+        # the planner cannot tell how rare a tag or gram is: on a sparse match (a defence filter, a name tier) that
+        # reads the whole table, seconds. "+ 0" keeps the GIN bitmap, which reads only the matching rows.
+        order = key + 0
+    head = db.session.execute(_keys_select(match, *columns).order_by(order.desc()).limit(want)).all()
     if len(head) == want:
         # The last second read may hold more matches than were read: read all of it, then order exactly.
         floor = keys.bucket_floor(head[-1][0])
