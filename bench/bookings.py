@@ -20,11 +20,9 @@ Prints figures; asserts nothing about time.
 
 import argparse
 import http.client
-import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -269,25 +267,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file and logs")
     args = parser.parse_args()
 
-    from tests.conftest import migrate, reset_postgres_schema
+    from scratch_database import scratch_database
 
-    work = Path(tempfile.mkdtemp(prefix="bench-bookings-"))
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        reset_postgres_schema(url)
-    else:
-        url = f"sqlite:///{work / 'bookings.sqlite3'}"
-    migrate(url)
-    print(f"backend: {url.split(':')[0].split('+')[0]}", flush=True)
-    if not args.skip_creations:
-        creations(url, work, args)
-    availability(url, work, args)
-    if args.keep:
-        print(f"files kept in {work}")
-    else:
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
+    with scratch_database("bookings", keep=args.keep) as (url, work):
+        if not args.skip_creations:
+            creations(url, work, args)
+        availability(url, work, args)
 
 
 if __name__ == "__main__":

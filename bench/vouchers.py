@@ -22,10 +22,8 @@ Prints figures; asserts nothing about time.
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -292,23 +290,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file")
     args = parser.parse_args()
 
-    from tests.conftest import migrate, reset_postgres_schema
+    from scratch_database import scratch_database
 
-    work = Path(tempfile.mkdtemp(prefix="bench-vouchers-"))
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        reset_postgres_schema(url)
-    else:
-        url = f"sqlite:///{work / 'vouchers.sqlite3'}"
-    migrate(url)
-    print(f"backend: {url.split(':')[0].split('+')[0]}", flush=True)
-    run(url, work, args)
-    if args.keep:
-        print(f"files kept in {work}")
-    else:
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
+    with scratch_database("vouchers", keep=args.keep) as (url, work):
+        run(url, work, args)
 
 
 if __name__ == "__main__":
