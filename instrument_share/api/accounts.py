@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ..accounts import auth, organizations, policy, tokens, users
 from ..accounts.models import Invitation, Organization, User
-from ..accounts.roles import COMMISSION_ROLES, OrgStatus, Role
+from ..accounts.roles import OrgStatus, Role
 from ..core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from . import schemas
@@ -109,7 +109,7 @@ def create_organization():
 def list_organizations():
     viewer = current_api_user()
     stmt = select(Organization).order_by(Organization.id)
-    sees_all = viewer is not None and viewer.has_role(Role.system_admin, *COMMISSION_ROLES)
+    sees_all = viewer is not None and (viewer.has_role(Role.system_admin) or policy.is_commission(viewer))
     status = request.args.get("status")
     if not sees_all:
         stmt = stmt.where(Organization.status == OrgStatus.verified)

@@ -127,7 +127,7 @@ def list_claims():
     if (org_id := query_int("organization_id")) is not None:
         stmt = stmt.where(VoucherClaim.organization_id == org_id)
     if signal := request.args.get("signal"):
-        if not viewer.has_role(Role.commission_auditor, Role.commission_officer):
+        if not org_policy.is_commission(viewer):
             raise PermissionDenied(_("Fraud signals are shown to the commission only."))
         stmt = stmt.where(VoucherClaim.id.in_(select(VoucherClaimSignal.claim_id)
                                               .where(VoucherClaimSignal.code == signal)))

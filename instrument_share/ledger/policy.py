@@ -1,22 +1,15 @@
 """Who may read and write service records and the ledger (api.md "Who may read what").
 
-Readers: the owning unit's operators, the user organisation (its own records), the commission roles. Writers: the
-owning unit's provider_operator users only.
+Readers: the owning unit's operators, the user organisation (its own records), the commission
+(accounts.policy.is_commission). Writers: the owning unit's provider_operator users only.
 """
 
 from sqlalchemy import or_, select
 
-from ..accounts.roles import COMMISSION_ROLES, Role
+from ..accounts.policy import is_commission, signed_in
+from ..accounts.roles import Role
 from ..catalogue.policy import is_operator_of
 from .models import ServiceRecord
-
-
-def _signed_in(actor) -> bool:
-    return actor is not None and getattr(actor, "is_authenticated", True) and not getattr(actor, "is_disabled", False)
-
-
-def is_commission(actor) -> bool:
-    return _signed_in(actor) and actor.has_role(*COMMISSION_ROLES)
 
 
 def may_write(actor, unit_id: int) -> bool:
@@ -24,7 +17,7 @@ def may_write(actor, unit_id: int) -> bool:
 
 
 def may_read(actor, record: ServiceRecord) -> bool:
-    if not _signed_in(actor):
+    if not signed_in(actor):
         return False
     return is_commission(actor) or actor.organization_id == record.organization_id or \
         is_operator_of(actor, record.unit_id)

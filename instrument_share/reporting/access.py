@@ -2,27 +2,21 @@
 
 City-level statistics are public. A unit's statistics and reports: the unit's operators and the commission roles.
 A user organisation's own figures (what it spent, the services it received): its users and the commission roles.
-The platform report: the commission roles.
+The platform report: the commission roles. "The commission" is accounts.policy.is_commission (a verified
+organisation's commission roles).
 """
 
 from flask_babel import gettext as _
 
 from ..accounts.models import Organization
-from ..accounts.roles import COMMISSION_ROLES, OrgStatus
+from ..accounts.policy import is_commission, signed_in
+from ..accounts.roles import OrgStatus
 from ..catalogue import listings
 from ..catalogue.policy import is_operator_of
 from ..catalogue.visibility import viewer_for
 from ..core.errors import NotAuthenticated, NotFound, PermissionDenied
 from ..db import db
 from .statistics import Scope
-
-
-def signed_in(actor) -> bool:
-    return actor is not None and getattr(actor, "is_authenticated", False) and not actor.is_disabled
-
-
-def is_commission(actor) -> bool:
-    return signed_in(actor) and actor.organization.status == OrgStatus.verified and actor.has_role(*COMMISSION_ROLES)
 
 
 def may_read_unit(actor, unit_id: int) -> bool:

@@ -12,13 +12,14 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlalchemy import false, select
 
+from ..accounts.policy import is_commission
 from ..audit import chain
 from ..catalogue.models import Instrument
 from ..core.clock import local_today
 from ..core.errors import NotFound
 from ..db import db
 from ..files.store import store
-from .access import is_commission, may_read_unit
+from .access import may_read_unit
 from .models import OperationReport
 from .periods import period, previous_quarter
 from .reports import ReportData, Snapshot, to_csv, to_xlsx

@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import Organization
-from ..accounts.roles import COMMISSION_ROLES, OrgKind, Role
+from ..accounts.policy import is_commission
+from ..accounts.roles import OrgKind, Role
 from ..audit import chain as audit
 from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
@@ -206,7 +207,7 @@ def _require_claimant(actor, claim: VoucherClaim | None = None) -> None:
 def visible_claims(viewer):
     """Claims the viewer may read: its organisation's; every claim for the commission roles."""
     stmt = select(VoucherClaim)
-    if viewer.has_role(*COMMISSION_ROLES):
+    if is_commission(viewer):
         return stmt
     return stmt.where(VoucherClaim.organization_id == viewer.organization_id)
 

@@ -4,7 +4,7 @@ import json
 
 from sqlalchemy import select
 
-from ..accounts.roles import COMMISSION_ROLES
+from ..accounts.policy import is_commission
 from ..bookings.present import local_iso
 from ..db import db
 from .compute import format_e4
@@ -24,7 +24,7 @@ def _trace_json(trace: dict) -> dict:
 
 
 def claim_json(claim: VoucherClaim, viewer) -> dict:
-    is_commission = viewer is not None and viewer.has_role(*COMMISSION_ROLES)
+    commission = is_commission(viewer)
     trace = json.loads(claim.trace or "{}")
     data = {
         "id": claim.id, "organization_id": claim.organization_id, "policy_id": claim.policy_id, "year": claim.year,
@@ -42,7 +42,7 @@ def claim_json(claim: VoucherClaim, viewer) -> dict:
         "invoice_nos": json.loads(claim.invoice_nos) if claim.invoice_nos else [],
         "created_at": local_iso(claim.created_at),
         "submitted_at": local_iso(claim.submitted_at),
-        "approvals": [{"at": local_iso(a.created_at)} | ({"auditor_id": a.auditor_id} if is_commission else {})
+        "approvals": [{"at": local_iso(a.created_at)} | ({"auditor_id": a.auditor_id} if commission else {})
                       for a in db.session.scalars(select(VoucherApproval).where(VoucherApproval.claim_id == claim.id)
                                                   .order_by(VoucherApproval.id))],
     }
@@ -54,7 +54,7 @@ def claim_json(claim: VoucherClaim, viewer) -> dict:
         data |= {"paid_on": claim.paid_on.isoformat(), "payment_ref": claim.payment_ref}
     if claim.clawback_fen is not None:
         data["clawback_fen"] = claim.clawback_fen
-    if is_commission:
+    if commission:
         data["signals"] = [{"code": s.code, "detail": _detail(s.detail)} for s in db.session.scalars(
             select(VoucherClaimSignal).where(VoucherClaimSignal.claim_id == claim.id)
             .order_by(VoucherClaimSignal.code))]

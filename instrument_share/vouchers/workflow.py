@@ -12,7 +12,8 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
-from ..accounts.roles import COMMISSION_ROLES, Role
+from ..accounts.policy import is_commission
+from ..accounts.roles import Role
 from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
@@ -33,7 +34,7 @@ def setting(name: str) -> int:
 # ---------------------------------------------------------------- reading and permissions
 
 def may_read(actor, claim: VoucherClaim) -> bool:
-    return actor is not None and (actor.organization_id == claim.organization_id or actor.has_role(*COMMISSION_ROLES))
+    return actor is not None and (actor.organization_id == claim.organization_id or is_commission(actor))
 
 
 def visible_claim(actor, claim_id: int, *, for_update: bool = False) -> VoucherClaim:
@@ -59,7 +60,7 @@ def has_conflict(actor, claim: VoucherClaim) -> bool:
 
 
 def _auditor(actor, claim: VoucherClaim) -> None:
-    if not actor.has_role(Role.commission_auditor):
+    if not (is_commission(actor) and actor.has_role(Role.commission_auditor)):
         raise PermissionDenied(_("Only commission auditors decide voucher claims."))
     if has_conflict(actor, claim):
         raise PermissionDenied(_("You belong to the claimant or to a provider of this claim and may not decide it."),
@@ -183,7 +184,7 @@ def withdraw(*, actor, claim: VoucherClaim, reason: str | None = None, automatic
 
 def pay(*, actor, claim: VoucherClaim, paid_on: date, payment_ref: str) -> VoucherClaim:
     """A commission officer records the payment, never before the public notice ends."""
-    if not actor.has_role(Role.commission_officer):
+    if not (is_commission(actor) and actor.has_role(Role.commission_officer)):
         raise PermissionDenied(_("Only commission officers record payouts."))
     ref = (payment_ref or "").strip()
     if not ref or len(ref) > 100:

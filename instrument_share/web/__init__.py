@@ -8,6 +8,7 @@ from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
+from ..accounts.policy import is_commission
 from ..accounts.roles import KIND_LABELS, RELATION_LABELS, ROLE_LABELS, STATUS_LABELS
 from ..core.money import format_fen
 from ..db import MAX_ID
@@ -104,6 +105,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["fen"] = format_fen
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["is_commission"] = is_commission
     app.jinja_env.filters["merge_args"] = merge_args
 
     @app.context_processor

@@ -3,12 +3,12 @@
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from ..accounts.policy import is_commission
 from ..accounts.roles import Role
 from ..catalogue.policy import is_operator_of
 from ..catalogue.visibility import viewer_for
 from ..core.clock import local_today
 from ..reporting import dashboards
-from ..reporting.access import is_commission
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization
+from ..accounts.policy import is_commission
 from ..api.bookings import visible_bookings
 from ..bookings.models import Booking
 from ..bookings.service import SAMPLE_MODES
@@ -164,7 +165,7 @@ def new():
 
 def _scopes(actor) -> list[str]:
     """The lists the person may choose, the most useful first (operators: their unit; commission: everything)."""
-    if policy.is_commission(actor):
+    if is_commission(actor):
         return ["all", "mine"]
     return ["unit", "mine"] if policy.may_write(actor, actor.organization_id) else ["mine"]
 

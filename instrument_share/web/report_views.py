@@ -6,13 +6,13 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..accounts.models import Organization
+from ..accounts.policy import is_commission
 from ..catalogue.models import Instrument
 from ..catalogue.policy import is_operator_of
 from ..core.clock import local_today
 from ..core.errors import DomainError
 from ..db import db
 from ..reporting import generation
-from ..reporting.access import is_commission
 from ..reporting.forms import QUARTERS, GenerateReportForm
 from ..reporting.periods import previous_quarter
 from .helpers import show_error

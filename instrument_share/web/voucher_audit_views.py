@@ -1,12 +1,14 @@
 """The commission's voucher pages: the auditors' queue and decisions, the officer's policies, payouts and exports."""
 
 import io
+from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
+from ..accounts.policy import is_commission
 from ..accounts.roles import COMMISSION_ROLES, Role
 from ..catalogue.fields import SERVICE_MODE_LABELS
 from ..core.clock import now_utc
@@ -15,11 +17,30 @@ from ..db import db
 from ..vouchers import exports, fraud_signals, policies, workflow
 from ..vouchers.forms import POLICY_FIELDS, VOUCHER_MODES, PayForm, PolicyForm, ReasonForm
 from ..vouchers.models import VoucherClaim, VoucherClaimSignal, VoucherPolicy
-from .helpers import role_required, show_error
+from .helpers import show_error
 from .voucher_views import CLAIM_STATUS_LABELS, act, load, me, render_detail
 
 bp = Blueprint("voucher_audit", __name__)
 PER_PAGE = 30
+
+
+def commission_required(*roles: Role):
+    """Signed in, acting for the commission (accounts.policy.is_commission) and holding one of the roles, or 403.
+
+    web.helpers.role_required looks at the role only; a commission role in an unverified organisation is refused.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if not (is_commission(current_user) and current_user.has_role(*roles)):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def _page() -> int:
@@ -27,7 +48,7 @@ def _page() -> int:
 
 
 @bp.route("/vouchers/queue")
-@role_required(*COMMISSION_ROLES)
+@commission_required(*COMMISSION_ROLES)
 def queue():
     status = request.args.get("status", "submitted")
     status = status if status in CLAIM_STATUS_LABELS else None
@@ -54,7 +75,7 @@ def queue():
 # ---------------------------------------------------------------- decisions
 
 @bp.route("/vouchers/claims/<int:claim_id>/review", methods=["POST"])
-@role_required(Role.commission_auditor)
+@commission_required(Role.commission_auditor)
 def review(claim_id: int):
     claim = load(claim_id)
     return act(claim, lambda c: workflow.review(actor=me(), claim=c),
@@ -62,7 +83,7 @@ def review(claim_id: int):
 
 
 @bp.route("/vouchers/claims/<int:claim_id>/approve", methods=["POST"])
-@role_required(Role.commission_auditor)
+@commission_required(Role.commission_auditor)
 def approve(claim_id: int):
     claim = load(claim_id)
     return act(claim, lambda c: workflow.approve(actor=me(), claim=c),
@@ -79,27 +100,27 @@ def _with_reason(claim_id: int, prefix: str, handler, message: str):
 
 
 @bp.route("/vouchers/claims/<int:claim_id>/reject", methods=["POST"])
-@role_required(Role.commission_auditor)
+@commission_required(Role.commission_auditor)
 def reject(claim_id: int):
     return _with_reason(claim_id, "reject", workflow.reject, _("Claim no. %(id)d is rejected.", id=claim_id))
 
 
 @bp.route("/vouchers/claims/<int:claim_id>/return", methods=["POST"])
-@role_required(Role.commission_auditor)
+@commission_required(Role.commission_auditor)
 def return_claim(claim_id: int):
     return _with_reason(claim_id, "return", workflow.return_claim,
                         _("Claim no. %(id)d is returned for more information.", id=claim_id))
 
 
 @bp.route("/vouchers/claims/<int:claim_id>/signals", methods=["POST"])
-@role_required(*COMMISSION_ROLES)
+@commission_required(*COMMISSION_ROLES)
 def refresh_signals(claim_id: int):
     claim = load(claim_id)
     return act(claim, lambda c: fraud_signals.refresh(c), _("The signals are recomputed."))
 
 
 @bp.route("/vouchers/claims/<int:claim_id>/pay", methods=["POST"])
-@role_required(Role.commission_officer)
+@commission_required(Role.commission_officer)
 def pay(claim_id: int):
     claim = load(claim_id)
     form = PayForm(prefix="pay")
@@ -117,7 +138,7 @@ def policy_list():
     rows = list(db.session.scalars(select(VoucherPolicy).order_by(VoucherPolicy.year.desc(),
                                                                   VoucherPolicy.version.desc()).limit(200)))
     newest = {p.year: p.id for p in sorted(rows, key=lambda p: p.version)}
-    officer = current_user.is_authenticated and current_user.has_role(Role.commission_officer)
+    officer = is_commission(current_user) and current_user.has_role(Role.commission_officer)
     return render_template("vouchers/policies.html", rows=rows, newest=newest, officer=officer,
                            split=policies.split)
 
@@ -138,7 +159,7 @@ def _form_from(policy: VoucherPolicy) -> dict:
 
 
 @bp.route("/vouchers/policies/new", methods=["GET", "POST"])
-@role_required(Role.commission_officer)
+@commission_required(Role.commission_officer)
 def new_policy():
     old = None
     if (raw := request.args.get("supersedes", "")).isdigit() and int(raw) < 2**31:
@@ -166,7 +187,7 @@ def new_policy():
 # ---------------------------------------------------------------- payouts and exports
 
 @bp.route("/vouchers/payouts")
-@role_required(Role.commission_officer)
+@commission_required(Role.commission_officer)
 def payouts():
     approved = list(db.session.scalars(select(VoucherClaim).where(VoucherClaim.status == "approved").order_by(
         VoucherClaim.notice_until, VoucherClaim.id).limit(500)))
@@ -177,14 +198,14 @@ def payouts():
 
 
 @bp.route("/vouchers/exports")
-@role_required(*COMMISSION_ROLES)
+@commission_required(*COMMISSION_ROLES)
 def export_index():
     years = list(db.session.scalars(select(VoucherPolicy.year).distinct().order_by(VoucherPolicy.year.desc())))
     return render_template("vouchers/exports.html", years=years, reports=exports.REPORTS)
 
 
 @bp.route("/vouchers/exports/<any(claims, payouts, enterprises, providers):report>.<any(csv, xlsx):fmt>")
-@role_required(*COMMISSION_ROLES)
+@commission_required(*COMMISSION_ROLES)
 def export_file(report: str, fmt: str):
     year = request.args.get("year", type=int)
     if year is not None and not 2000 <= year <= 2100:

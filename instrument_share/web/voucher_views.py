@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization
-from ..accounts.roles import COMMISSION_ROLES, Role
+from ..accounts.policy import is_commission
+from ..accounts.roles import Role
 from ..core.clock import local_today
 from ..core.errors import DomainError
 from ..core.money import format_fen
@@ -49,11 +50,6 @@ def voucher_labels():
 
 def me():
     return current_user._get_current_object()
-
-
-def is_commission(user=None) -> bool:
-    user = user or current_user
-    return user.is_authenticated and user.has_role(*COMMISSION_ROLES)
 
 
 def load(claim_id: int) -> VoucherClaim:
@@ -104,7 +100,8 @@ def render_detail(claim: VoucherClaim, status: int = 200, **forms):
         signals=fraud_signals.signals_of(claim.id) if is_commission(actor) else None,
         clawback=json.loads(claim.clawback_trace) if claim.clawback_trace else None,
         approvals=approvals, claimant=is_claimant(claim), in_notice=workflow.in_notice(claim),
-        auditor=actor.has_role(Role.commission_auditor), officer=actor.has_role(Role.commission_officer),
+        auditor=is_commission(actor) and actor.has_role(Role.commission_auditor),
+        officer=is_commission(actor) and actor.has_role(Role.commission_officer),
         conflict=is_commission(actor) and workflow.has_conflict(actor, claim),
         notice_ended=claim.status == "approved" and not workflow.in_notice(claim),
         threshold=workflow.setting("VOUCHER_TWO_AUDITOR_THRESHOLD_FEN"),
@@ -134,7 +131,7 @@ def act(claim: VoucherClaim, handler, message: str, form=None, form_name: str | 
 @bp.route("/vouchers")
 @login_required
 def index():
-    if is_commission():
+    if is_commission(current_user):
         return redirect(url_for("voucher_audit.queue"))
     org_id = current_user.organization_id
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
