@@ -1,5 +1,5 @@
-"""Command-line tools: schema migrations, first administrators, audit verification, demo data, scheduler,
-catalogue import."""
+"""Command-line tools: schema migrations, first administrators, audit verification, demo data, scheduler; the
+catalogue and report groups live in their own modules and register here."""
 
 import json
 import sys
@@ -10,7 +10,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from .catalogue_cli import catalogue_cli
+from .cli_support import fail
 from .db import db
+from .reporting.cli import reports_cli
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -20,7 +23,6 @@ users_cli = AppGroup("users", help="User accounts.")
 audit_cli = AppGroup("audit", help="The audit log.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
 scheduler_cli = AppGroup("scheduler", help="The periodic job scheduler.")
-catalogue_cli = AppGroup("catalogue", help="The instrument catalogue.")
 
 
 def alembic_config():
@@ -66,13 +68,6 @@ def db_revision(message, autogenerate):
     command.revision(alembic_config(), message=message, autogenerate=autogenerate)
 
 
-def _fail(exc) -> None:
-    message = getattr(exc, "message", str(exc))
-    fields = getattr(exc, "fields", {})
-    detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
-    raise click.ClickException(f"{message} {detail}".strip())
-
-
 @orgs_cli.command("create")
 @click.option("--name", required=True)
 @click.option("--uscc", required=True)
@@ -96,7 +91,7 @@ def orgs_create(name, uscc, kind, region_code, superior_uscc, verified):
             if verified:
                 organizations.verify_organization(actor=_Operator(), org=org)
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"organisation {org.id} {org.uscc} {org.status}")
 
 
@@ -111,27 +106,6 @@ class _Operator:
         from .accounts.roles import Role
 
         return Role.system_admin in roles
-
-
-class _UnitOperator:
-    """The person at the command line acting as an instrument operator of one unit (bulk import).
-
-    The services' own checks still decide: the unit must be a verified provider unit. The audit log names the
-    actor "cli".
-    """
-
-    id = None
-    username = "cli"
-    is_authenticated = True
-    is_disabled = False
-
-    def __init__(self, unit):
-        self.organization, self.organization_id = unit, unit.id
-
-    def has_role(self, *roles) -> bool:
-        from .accounts.roles import Role
-
-        return Role.provider_operator in roles
 
 
 @users_cli.command("create")
@@ -181,7 +155,7 @@ def users_create(username, org_uscc, roles, email, totp_secret):
                 chain.append("totp.enabled", actor=user, object_type="user", object_id=user.id,
                              details={"by": "command line"})
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"user {user.id} {user.username} roles={','.join(sorted(roles)) or '-'}")
 
 
@@ -267,54 +241,7 @@ def scheduler_tick(job_name):
             run_job(current_app._get_current_object(), job)
 
 
-@catalogue_cli.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--unit", "unit_uscc", required=True, help="USCC of the unit whose instruments these are.")
-@click.option("--dry-run", is_flag=True, help="Check every row and list the problems; write nothing.")
-@click.option("--publish", is_flag=True, help="Publish at once (civilian units only); drafts otherwise.")
-def catalogue_import(file, unit_uscc, dry_run, publish):
-    """Import a unit's instruments from CSV or XLSX with the national field names as headers, all or nothing."""
-    from .accounts.models import Organization
-    from .catalogue import importer
-    from .core.errors import DomainError
-
-    unit = db.session.scalar(select(Organization).where(Organization.uscc == unit_uscc.strip().upper()))
-    if unit is None:
-        raise click.ClickException(f"no organisation with USCC {unit_uscc}")
-    actor, err, report = _UnitOperator(unit), sys.stderr, None
-    try:
-        importer.require_importer(actor, unit, publish=publish)
-        parsed = importer.parse_file(file.read_bytes(), file.name)
-        if dry_run:
-            with click.progressbar(length=len(parsed.rows), label="Checking", file=err) as bar:
-                report = importer.check(parsed, bar.update)
-        else:
-            with db.transaction(), click.progressbar(length=2 * len(parsed.rows), label="Importing", file=err) as bar:
-                result = importer.import_rows(actor, unit, parsed, publish=publish, progress=bar.update)
-    except importer.ImportRejected as exc:
-        report = exc.report
-    except DomainError as exc:
-        _fail(exc)
-    if report is not None:  # a dry run, or a real run refused with the report
-        _print_report(report, dry_run)
-        return
-    state = "published" if result.published else "drafts"
-    click.echo(f"imported {result.count} instruments of {unit.name} as {state}: ids {result.first_id}-"
-               f"{result.last_id}; source file {result.file_id} sha256 {result.sha256}")
-
-
-def _print_report(report, dry_run: bool) -> None:
-    if report.ok:
-        click.echo(f"{report.rows} rows OK; nothing written (dry run)")
-        return
-    click.echo("row\tfield\treason")
-    for problem in report.problems:
-        click.echo(f"{problem.row}\t{problem.column}\t{problem.reason}")
-    click.echo(f"{len(report.problems)} problems in {report.rows} rows; nothing "
-               f"{'written (dry run)' if dry_run else 'imported'}", err=True)
-    sys.exit(1)
-
-
 def register_cli(app: Flask) -> None:
-    for group in (db_cli, orgs_cli, users_cli, audit_cli, demo_cli, scheduler_cli, catalogue_cli):
+    for group in (db_cli, orgs_cli, users_cli, audit_cli, demo_cli, scheduler_cli, catalogue_cli,
+                  reports_cli):
         app.cli.add_command(group)
