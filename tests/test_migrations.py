@@ -58,6 +58,10 @@ UNCOMPARED_OBJECTS = {
         "ix_instrument_search_tags_uni_tsv": ("gin index", "instrument_search"),
         "ix_instrument_search_tags_bi_tsv": ("gin index", "instrument_search"),
         "ix_instrument_search_tags_words_tsv": ("gin index", "instrument_search"),
+        # ... and the orders a first page of a broad match is walked in (catalogue/search_walk.py).
+        "ix_instrument_search_value_order": ("order index", "instrument_search"),
+        "ix_instrument_search_fee_order": ("order index", "instrument_search"),
+        "ix_instrument_search_name_order": ("order index", "instrument_search"),
         "uq_users_username_lower": ("unique index", "users"),
         "bookings_no_overlap": ("exclusion constraint", "bookings"),
         "btree_gist": ("extension", None),
@@ -158,6 +162,8 @@ def _exists(conn, kind: str, name: str, table: str | None) -> bool:
                      "AND schemaname = current_schema() AND indexdef LIKE '%USING gin%'",
         "unique index": "SELECT count(*) FROM pg_indexes WHERE indexname = :n AND tablename = :tb "
                         "AND schemaname = current_schema() AND indexdef LIKE 'CREATE UNIQUE INDEX%lower(%'",
+        "order index": "SELECT count(*) FROM pg_indexes WHERE indexname = :n AND tablename = :tb "
+                       "AND schemaname = current_schema() AND indexdef LIKE '%btree (%, instrument_id, sort_key)'",
         "exclusion constraint": "SELECT count(*) FROM pg_constraint WHERE conname = :n AND contype = 'x' "
                                 "AND conrelid = to_regclass(:tb)",
         "extension": "SELECT count(*) FROM pg_extension WHERE extname = :n",

@@ -158,10 +158,12 @@ class SearchParams:
 
 SORTS = {
     "newest": (Row.published_at.desc().nulls_last(), Row.instrument_id.desc()),
-    "name": (Row.name_sort.is_(None), Row.name_sort, Row.instrument_id),
-    "value": (Row.original_value_fen.is_(None), Row.original_value_fen.desc(), Row.instrument_id),
-    "fee": (Row.fee_per_hour_fen.is_(None), Row.fee_per_hour_fen, Row.instrument_id),
+    "name": (Row.name_sort.asc().nulls_last(), Row.instrument_id),
+    "value": (Row.original_value_fen.desc().nulls_last(), Row.instrument_id),
+    "fee": (Row.fee_per_hour_fen.asc().nulls_last(), Row.instrument_id),
 }
+# The same orders made total by the key, as PostgreSQL's order indexes serve them (migration 5b8e2f41c7d3).
+WALK_ORDERS = {name: (*order, Row.sort_key) for name, order in SORTS.items() if name != "newest"}
 
 
 def _range_filters(params: SearchParams, beside_gin: bool = False) -> list[ColumnElement[bool]]:
@@ -243,7 +245,7 @@ def indexed_match(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) 
     return search_pages.Match(parts, search_keys.all_of(access, *tags), columns=columns)
 
 
-DENSE_TOTAL = 2_000  # PostgreSQL: from this many matches, a newest page reads the key index (search_pages)
+DENSE_TOTAL = 2_000  # PostgreSQL: from this many matches, a page is first looked for by a bounded walk
 
 
 def _indexed_page(match: search_pages.Match, params: SearchParams, parts: list[QueryPart], total: int) -> list[int]:
@@ -256,7 +258,7 @@ def _indexed_page(match: search_pages.Match, params: SearchParams, parts: list[Q
             order = (_in_name(parts).desc(), *SORTS["newest"])
             return search_pages.sorted_keys(match, order, offset, params.per_page)
         return search_pages.newest_keys(match, want)[offset:]
-    return search_pages.sorted_keys(match, SORTS[params.sort], offset, params.per_page)
+    return search_pages.sorted_keys(match, SORTS[params.sort], offset, params.per_page, WALK_ORDERS[params.sort])
 
 
 def _rows_by_key(found: list[int]) -> list[Row]:

@@ -15,6 +15,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ..db import db
 from . import search_keys as keys
+from . import search_walk
 from .grams import QueryPart
 from .models import InstrumentSearchRow as Row
 
@@ -63,7 +64,7 @@ class Match:
     # to ~90 tree blocks, and GIN evaluates such a tsquery on every candidate (200+ ms for "large"), while the
     # heap rows are read anyway (a bitmap count visits every matching row), so a column filter there is free.
     columns: tuple = ()
-    # PostgreSQL: whether the newest page may walk the sort-key index backwards, testing each row (see newest_keys).
+    # PostgreSQL: whether the match is broad enough for a page to be read by a bounded walk (search_walk.py).
     dense: bool = False
 
     def in_tier(self, part: QueryPart, in_name: bool) -> "Match":
@@ -139,8 +140,25 @@ def count(match: Match) -> int:
     return db.session.scalar(_keys_select(match, func.count())) or 0
 
 
-def sorted_keys(match: Match, order_by, offset: int, limit: int) -> list[int]:
-    """A page in any order of the columns (sorts by name, value, fee; relevance of several parts)."""
+# What the orders of sorted_keys read (search.SORTS and relevance by the visible name).
+ORDER_COLUMNS = (Row.sort_key, Row.instrument_id, Row.published_at, Row.name_sort, Row.original_value_fen,
+                 Row.fee_per_hour_fen)
+
+
+def sorted_keys(match: Match, order_by, offset: int, limit: int, walk_order=None) -> list[int]:
+    """A page in any order of the columns (sorts by name, value, fee; relevance of several parts). walk_order: the
+    same order made total (ties broken by key) as an index serves it, for a bounded walk (search_walk.py)."""
+    if db.dialect == "postgresql":
+        if match.dense and walk_order is not None:
+            walked = search_walk.walk(match, walk_order, (Row.sort_key,), offset, limit)
+            if walked is not None:
+                return [row[0] for row in walked]
+        # The matches first (the GIN bitmap), then the order: a planner that underestimates a sparse match would
+        # rather walk an order index, testing and parsing every row of the table.
+        matched = _keys_select(match, *ORDER_COLUMNS).cte("matched").prefix_with("MATERIALIZED")
+        on_matched = search_walk.adapter_to(matched)
+        stmt = select(matched.c.sort_key).order_by(*(on_matched(o) for o in order_by)).offset(offset).limit(limit)
+        return list(db.session.scalars(stmt))
     stmt = _keys_select(match, Row.sort_key).order_by(*order_by).offset(offset).limit(limit)
     return list(db.session.scalars(stmt))
 
@@ -164,17 +182,19 @@ def newest_keys(match: Match, want: int) -> list[int]:
         return []
     key = _key_column()
     columns = (key, Row.published_at, Row.instrument_id)
-    order = key
-    if db.dialect == "postgresql" and not match.dense:
-        # Walking the sort-key index backwards tests each row by parsing its tags and grams again (to_tsvector), and
-        # the planner cannot tell how rare a tag or gram is: on a sparse match (a defence filter, a name tier) that
-        # reads the whole table, seconds. "+ 0" keeps the GIN bitmap, which reads only the matching rows.
-        order = key + 0
-    head = db.session.execute(_keys_select(match, *columns).order_by(order.desc()).limit(want)).all()
+    head = None
+    if db.dialect == "postgresql" and match.dense:
+        head = search_walk.walk(match, (key.desc(),), columns, 0, want)
+    if head is None:
+        # PostgreSQL: "+ 0" keeps the GIN bitmap (a sparse match; see search_walk.py).
+        order = key + 0 if db.dialect == "postgresql" else key
+        head = db.session.execute(_keys_select(match, *columns).order_by(order.desc()).limit(want)).all()
     if len(head) == want:
         # The last second read may hold more matches than were read: read all of it, then order exactly.
         floor = keys.bucket_floor(head[-1][0])
-        head = db.session.execute(_keys_select(match, *columns).where(key >= floor)).all()
+        second = db.session.execute(_keys_select(match, *columns).where(
+            key >= floor, key < floor + (1 << keys.BUCKET_BITS))).all()
+        head = list({row[0]: row for row in (*head, *second)}.values())
     return _newest_first(head)[:want]
 
 
