@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import ColumnElement
 
 from ..db import db
-from . import search_keys, search_pages
+from . import search_counts, search_keys, search_pages
 from .fields import SEARCHED_FIELDS, Status, Visibility
 from .grams import QueryPart, index_tokens, parse_query
 from .models import Instrument, InstrumentSearchRow
@@ -39,7 +39,7 @@ def _row(instrument: Instrument, level: Visibility) -> Row:
               body="\n".join(t for t in texts if t), uni=tokens.uni, bi=tokens.bi, words=tokens.words,
               sort_key=search_keys.sort_key(instrument.id, instrument.published_at, level.value))
     # Made of the row's own (already visibility-filtered) columns only.
-    row.tags = search_keys.row_tags(row)
+    row.tags = search_keys.row_tags(row, ranges=db.dialect != "postgresql")
     row.name_terms = search_keys.name_terms(row.name_sort)
     return row
 
@@ -62,6 +62,7 @@ def reindex_many(instruments: list[Instrument]) -> None:
     db.session.execute(delete(Row).where(Row.instrument_id.in_([i.id for i in instruments])))
     db.session.add_all([_row(instrument, level) for instrument in instruments for level in _levels(instrument)])
     db.session.flush()
+    search_counts.rows_changed()
 
 
 def entitled(viewer: Viewer) -> ColumnElement[bool]:
@@ -242,7 +243,11 @@ def indexed_match(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) 
     base = Visibility.registered.value if viewer.registered else Visibility.public.value
     access = search_keys.access(full, cleared, base)
     columns = tuple(_range_filters(params, beside_gin=True)) if postgres else ()
-    return search_pages.Match(parts, search_keys.all_of(access, *tags), columns=columns)
+    match = search_pages.Match(parts, search_keys.all_of(access, *tags), columns=columns)
+    # What the match is made of, in index terms: the key of its remembered total (search_counts.py).
+    match.total_key = (tuple(parts), search_keys.to_tsquery(match.tags), params.fee_max_fen if postgres else None,
+                       params.large if postgres else None, large_threshold_fen())
+    return match
 
 
 DENSE_TOTAL = 2_000  # PostgreSQL: from this many matches, a page is first looked for by a bounded walk
@@ -278,7 +283,7 @@ def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> Sea
     indexed = indexed_match(viewer, params, parts)
     search_pages.plan_serially()
     if indexed is not None:
-        total = search_pages.count(indexed)
+        total = search_counts.total(indexed.total_key, lambda: search_pages.count(indexed))
         found = _indexed_page(indexed, params, parts, total)
     else:
         # The page is chosen on the narrow columns, then its rows are read: sorting whole rows, which carry the

@@ -24,7 +24,8 @@ GRAM_COLUMNS = ("uni", "bi", "words")
 
 
 def gram_vector(name: str) -> ColumnElement:
-    """The GIN-indexed expression of one gram column with the tags (migration 7d1c5e0a9b42 creates the indexes)."""
+    """The GIN-indexed expression of one gram column (or of the name's grams) with the tags (migrations ea9883771fc5
+    and 9c4d7e2a1f60 create the indexes)."""
     # Written with a literal space, not a bound one, so the expression is the indexed one.
     return func.to_tsvector(text("'simple'"), Row.tags.op("||")(literal_column("' '")).op("||")(getattr(Row, name)))
 
@@ -66,6 +67,7 @@ class Match:
     columns: tuple = ()
     # PostgreSQL: whether the match is broad enough for a page to be read by a bounded walk (search_walk.py).
     dense: bool = False
+    total_key: tuple = ()  # search.indexed_match
 
     def in_tier(self, part: QueryPart, in_name: bool) -> "Match":
         return Match(self.parts, self.tags, (part, in_name), self.columns, self.dense)
@@ -85,6 +87,14 @@ class Match:
 
     def pg_conditions(self) -> list[ColumnElement[bool]]:
         tsq = keys.to_tsquery(self.tags)
+        if self.tier and self.tier[1] and self.parts == [self.tier[0]]:
+            # A one-part query in the visible name: the name is searched text, so this is the whole match, on the
+            # name's own GIN index. A query found in descriptions but in few names (痕量元素) leaves the tier sparse,
+            # and its bitmap holds only the named rows; testing the text's GIN condition as well would parse the
+            # grams of every one of them again.
+            part = self.tier[0]
+            return [matches(gram_vector("name_terms"), f"{_part_tsquery(part)} & {tsq}"), *self.columns,
+                    _in_name_terms(part)]
         conditions, tags_used = [], False
         for name in GRAM_COLUMNS:
             terms = [_part_tsquery(p) for p in self.parts if p.column == name]
