@@ -13,6 +13,7 @@ after TTL_SECONDS, which bounds staleness should a process die between a commit 
 SQLite counts in the FTS5 index within a few milliseconds and is not cached.
 """
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..db import db
@@ -30,6 +32,7 @@ ADVANCE_GENERATION = text("SELECT nextval('search_generation')")
 TTL_SECONDS = 60
 MAX_ENTRIES = 4096
 _CHANGED = "search_rows_changed"
+logger = logging.getLogger(__name__)
 
 
 def rows_changed() -> None:
@@ -39,10 +42,17 @@ def rows_changed() -> None:
 
 @event.listens_for(Session, "after_commit")
 def _advance_generation(session: Session) -> None:
-    if session.info.pop(_CHANGED, False) and session.bind is not None and session.bind.dialect.name == "postgresql":
-        with session.bind.connect() as conn:
+    bind = session.bind
+    if not session.info.pop(_CHANGED, False) or bind is None or bind.dialect.name != "postgresql":
+        return
+    try:
+        with bind.engine.connect() as conn:
             conn.execute(ADVANCE_GENERATION)
             conn.commit()
+    except SQLAlchemyError:
+        # The change is committed; failing the request now would report it as lost. Remembered totals then
+        # expire within TTL_SECONDS.
+        logger.exception("search generation not advanced")
 
 
 @event.listens_for(Session, "after_rollback")
