@@ -5,6 +5,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from ..audit import chain as audit
 from ..core.clock import now_utc
@@ -61,7 +62,10 @@ def user_for_token(secret: str) -> User | None:
     """The active user behind a bearer token, or None."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == secrets.token_hash(secret)))
+    # The user, organisation and roles every API request reads, in the same round trip.
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == secrets.token_hash(secret)).options(
+        joinedload(ApiToken.user).joinedload(User.organization),
+        joinedload(ApiToken.user).selectinload(User.role_grants)))
     if token is None or token.revoked_at is not None or token.expires_at <= now_utc():
         return None
     user = token.user

@@ -274,13 +274,19 @@ def _rows_by_key(found: list[int]) -> list[Row]:
     return [by_key[k] for k in found if k in by_key]
 
 
-def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> SearchResult:
-    parts = parse_query(params.q)
+def _plain_where(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) -> list[ColumnElement[bool]]:
+    """The query in plain SQL over the rows' columns (odd filter values, facets)."""
     where = [entitled(viewer), *_filters(params)]
     matched = text_condition(parts)
     if matched is not None:
         where.append(matched)
+    return where
+
+
+def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> SearchResult:
+    parts = parse_query(params.q)
     indexed = indexed_match(viewer, params, parts)
+    where = _plain_where(viewer, params, parts) if indexed is None or facets else []
     search_pages.plan_serially()
     if indexed is not None:
         total = search_counts.total(indexed.total_key, lambda: search_pages.count(indexed))
