@@ -77,6 +77,8 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024) + 1024 * 1024,
         "SCHEDULER_LEASE_SECONDS": _int("SCHEDULER_LEASE_SECONDS", 300),
+        # City-wide dashboard figures: the scheduler recomputes its stored snapshot this often.
+        "STATISTICS_SNAPSHOT_SECONDS": _int("STATISTICS_SNAPSHOT_SECONDS", 300),
         # Catalogue: 500,000 yuan makes a "large" instrument (provinces use lower values, so it is a setting).
         "LARGE_INSTRUMENT_THRESHOLD_FEN": _int("LARGE_INSTRUMENT_THRESHOLD_FEN", 50_000_000),
         "DEFENCE_APPROVAL_DAYS": _int("DEFENCE_APPROVAL_DAYS", 365),

@@ -34,7 +34,7 @@ from .catalogue.models import (
 from .files.models import StoredFile
 from .ledger.models import AdjustmentRequest, RevenueEntry, ServiceDispute, ServiceRating, ServiceRecord
 from .mail.models import OutboxMessage
-from .reporting.models import OperationReport
+from .reporting.models import OperationReport, StatisticsSnapshot
 from .scheduling.models import JobRun
 from .vouchers.models import (
     VoucherApproval,
@@ -80,6 +80,7 @@ __all__ = [
     "ServiceDispute",
     "ServiceRating",
     "ServiceRecord",
+    "StatisticsSnapshot",
     "StoredFile",
     "User",
     "VoucherApproval",

@@ -20,12 +20,12 @@ from ..catalogue.visibility import can_see, viewer_level, visible_fields
 from ..core.clock import now_utc
 from ..core.money import format_fen
 from ..db import db
-from . import charts
+from . import charts, snapshots
 from . import statistics as st
-from .periods import months_back, period, quarter_of
+from .periods import months_back
+from .snapshots import TREND_MONTHS, current_periods
 
 TOP = 10
-TREND_MONTHS = 12
 CACHE_SECONDS = 300  # city-wide figures scan every service of the year: computed at most every five minutes
 
 
@@ -39,7 +39,7 @@ def cached(key, compute: Callable[[], dict]) -> dict:
     now = time.monotonic()
     if hit is not None and now - hit[0] < current_app.config.get("DASHBOARD_CACHE_SECONDS", CACHE_SECONDS):
         return hit[1]
-    value = compute() | {"computed_at": now_utc()}
+    value = {"computed_at": now_utc()} | compute()  # figures from a stored snapshot bring their own time
     store[key] = (now, value)
     return value
 
@@ -82,10 +82,11 @@ def _month_label(day: date) -> str:
     return day.strftime("%Y-%m")
 
 
-def trend_sections(scope: st.Scope, today: date, *, revenue_title: str | None = None) -> list[Section]:
-    """Hours, sharing rate and revenue by month over the last twelve months."""
+def trend_sections(scope: st.Scope, today: date, *, revenue_title: str | None = None,
+                   months: list | None = None) -> list[Section]:
+    """Hours, sharing rate and revenue by month over the last twelve months (`months`: already computed)."""
     window = months_back(today, TREND_MONTHS)
-    months = st.by_month(scope, window)
+    months = st.by_month(scope, window) if months is None else months
     labels = [_month_label(m) for m, _f in months]
     rows = [[label, hours(f.effective_minutes), hours(f.external_minutes), percent(f.sharing_rate_bp),
              format_fen(f.revenue_fen), str(f.services)] for label, (_m, f) in zip(labels, months, strict=True)]
@@ -119,11 +120,6 @@ def _ranking(title: str, figures: dict, names: dict, *, by: str = "effective_min
     return Section(title, chart, headers, rows)
 
 
-def current_periods(today: date):
-    year, quarter = quarter_of(today)
-    return period(year), period(year, quarter)
-
-
 def unit_dashboard(unit_id: int, viewer, today: date) -> dict:
     scope = st.Scope(unit_id=unit_id)
     this_year, this_quarter = current_periods(today)
@@ -143,24 +139,31 @@ def commission_dashboard(viewer, today: date) -> dict:
 
 
 def _commission(viewer, today: date) -> dict:
+    """City figures from the scheduler's snapshot when usable (reporting/snapshots.py); names for this viewer."""
     this_year, this_quarter = current_periods(today)
     window = months_back(today, TREND_MONTHS)
-    per_instrument = st.grouped("instrument", st.CITY, window)
-    per_unit = st.grouped("unit", st.CITY, window)
+    city = snapshots.city_figures(today)
+    per_instrument, per_unit = city.instrument, city.unit
     top_instruments = dict(sorted(per_instrument.items(), key=lambda kv: -kv[1].effective_minutes)[:TOP])
-    return {"year": st.totals(st.CITY, this_year), "quarter": st.totals(st.CITY, this_quarter),
+    return {**_as_of(city), "year": city.year, "quarter": city.quarter,
             "year_period": this_year, "quarter_period": this_quarter,
-            "indicators": st.indicators(st.totals(st.CITY, this_year)),
-            "sections": [*trend_sections(st.CITY, today), district_section(window),
+            "indicators": st.indicators(city.year),
+            "sections": [*trend_sections(st.CITY, today, months=city.months), district_section(window, city.district),
                          _ranking(_("Top instruments (last twelve months)"), top_instruments,
                                   instrument_names(top_instruments, viewer)),
                          _ranking(_("Top units (last twelve months)"), per_unit, unit_names(per_unit))]}
 
 
-def district_section(window) -> Section:
-    per_district = st.grouped("district", st.CITY, window)
+def district_section(window, per_district: dict | None = None) -> Section:
+    """City figures by district; undisclosed defence districts count under "Undisclosed" (statistics.py)."""
+    per_district = st.grouped("district", st.CITY, window) if per_district is None else per_district
     names = {key: key or _("Undisclosed") for key in per_district}
     return _ranking(_("Districts (last twelve months)"), per_district, names)
+
+
+def _as_of(city: snapshots.CityFigures) -> dict:
+    """The time the page states its figures are from: the snapshot's, when they come from one."""
+    return {} if city.computed_at is None else {"computed_at": city.computed_at}
 
 
 def city_dashboard(today: date) -> dict:
@@ -170,10 +173,11 @@ def city_dashboard(today: date) -> dict:
 
 def _city(today: date) -> dict:
     this_year, this_quarter = current_periods(today)
-    year = st.totals(st.CITY, this_year)
-    return {"year": year, "quarter": st.totals(st.CITY, this_quarter), "year_period": this_year,
-            "quarter_period": this_quarter, "indicators": st.indicators(year),
-            "sections": [*trend_sections(st.CITY, today), district_section(months_back(today, TREND_MONTHS))]}
+    city = snapshots.city_figures(today, ("year", "quarter", "months", "district"))
+    return {**_as_of(city), "year": city.year, "quarter": city.quarter, "year_period": this_year,
+            "quarter_period": this_quarter, "indicators": st.indicators(city.year),
+            "sections": [*trend_sections(st.CITY, today, months=city.months),
+                         district_section(months_back(today, TREND_MONTHS), city.district)]}
 
 
 def organization_dashboard(organization_id: int, viewer, today: date) -> dict:

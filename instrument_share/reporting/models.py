@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import now_utc
@@ -32,3 +32,14 @@ class OperationReport(Base):
     generated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     file: Mapped[StoredFile] = relationship()
+
+
+class StatisticsSnapshot(Base):
+    """City-wide figures the scheduler computed, so web processes read them instead of aggregating every service
+    of the year (reporting/snapshots.py); the payload is JSON of integer figures, never names."""
+
+    __tablename__ = "statistics_snapshots"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[str] = mapped_column(Text)

@@ -10,7 +10,7 @@ filter nor a district breakdown ever reveals what the confidentiality review wit
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -81,6 +81,12 @@ class Figures:
         avg = self.rating_avg
         return asdict(self) | {"revenue_fen": self.revenue_fen, "sharing_rate_bp": self.sharing_rate_bp,
                                "rating_avg": None if avg is None else float(avg)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Figures":
+        """Back from as_json: only the stored integer fields are read (rating sum and count keep the average
+        exact); revenue, sharing rate and average are derived again."""
+        return cls(**{f.name: int(data[f.name]) for f in fields(cls)})
 
 
 # ---------------------------------------------------------------- disclosure of districts

@@ -11,6 +11,7 @@ from ..bookings import lifecycle
 from ..catalogue import defence
 from ..mail import outbox
 from ..reporting import generation as operation_reports
+from ..reporting import snapshots as statistics_snapshots
 from ..vouchers import jobs as voucher_jobs
 from .claims import period_key, run_once
 
@@ -46,6 +47,9 @@ JOBS: list[Job] = [
     # Hourly: the first run of a quarter makes the previous quarter's reports; later runs find nothing missing. It
     # aggregates outside the write transaction and stores idempotently, so it runs unclaimed.
     Job("quarterly_reports", 3600, operation_reports.generate_due, claimed=False),
+    # Every minute it checks the stored city-wide figures and recomputes them once STATISTICS_SNAPSHOT_SECONDS old
+    # (or on a new local day); it aggregates outside the write transaction and replaces rows, so it runs unclaimed.
+    Job("statistics_snapshot", 60, statistics_snapshots.refresh_due, claimed=False),
 ]
 
 
