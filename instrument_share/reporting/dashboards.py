@@ -22,8 +22,7 @@ from ..core.money import format_fen
 from ..db import db
 from . import charts, snapshots
 from . import statistics as st
-from .periods import months_back
-from .snapshots import TREND_MONTHS, current_periods
+from .snapshots import current_periods, trend_window
 
 TOP = 10
 CACHE_SECONDS = 300  # city-wide figures scan every service of the year: computed at most every five minutes
@@ -85,7 +84,7 @@ def _month_label(day: date) -> str:
 def trend_sections(scope: st.Scope, today: date, *, revenue_title: str | None = None,
                    months: list | None = None) -> list[Section]:
     """Hours, sharing rate and revenue by month over the last twelve months (`months`: already computed)."""
-    window = months_back(today, TREND_MONTHS)
+    window = trend_window(today)
     months = st.by_month(scope, window) if months is None else months
     labels = [_month_label(m) for m, _f in months]
     rows = [[label, hours(f.effective_minutes), hours(f.external_minutes), percent(f.sharing_rate_bp),
@@ -123,7 +122,7 @@ def _ranking(title: str, figures: dict, names: dict, *, by: str = "effective_min
 def unit_dashboard(unit_id: int, viewer, today: date) -> dict:
     scope = st.Scope(unit_id=unit_id)
     this_year, this_quarter = current_periods(today)
-    window = months_back(today, TREND_MONTHS)
+    window = trend_window(today)
     per_instrument = st.grouped("instrument", scope, window)
     names = instrument_names(per_instrument, viewer)
     return {"year": st.totals(scope, this_year), "quarter": st.totals(scope, this_quarter),
@@ -141,7 +140,7 @@ def commission_dashboard(viewer, today: date) -> dict:
 def _commission(viewer, today: date) -> dict:
     """City figures from the scheduler's snapshot when usable (reporting/snapshots.py); names for this viewer."""
     this_year, this_quarter = current_periods(today)
-    window = months_back(today, TREND_MONTHS)
+    window = trend_window(today)
     city = snapshots.city_figures(today)
     per_instrument, per_unit = city.instrument, city.unit
     top_instruments = dict(sorted(per_instrument.items(), key=lambda kv: -kv[1].effective_minutes)[:TOP])
@@ -177,14 +176,14 @@ def _city(today: date) -> dict:
     return {**_as_of(city), "year": city.year, "quarter": city.quarter, "year_period": this_year,
             "quarter_period": this_quarter, "indicators": st.indicators(city.year),
             "sections": [*trend_sections(st.CITY, today, months=city.months),
-                         district_section(months_back(today, TREND_MONTHS), city.district)]}
+                         district_section(trend_window(today), city.district)]}
 
 
 def organization_dashboard(organization_id: int, viewer, today: date) -> dict:
     """An SME's spending and the services it received."""
     scope = st.Scope(organization_id=organization_id)
     this_year, this_quarter = current_periods(today)
-    window = months_back(today, TREND_MONTHS)
+    window = trend_window(today)
     months = st.by_month(scope, window)
     labels = [_month_label(m) for m, _f in months]
     desc = _("By month, %(period)s.", period=window.label)
