@@ -172,8 +172,9 @@ class InstrumentSearchRow(Base):
     sort_key: Mapped[int] = mapped_column(BigInteger)
     tags: Mapped[str] = mapped_column(Text, default="")
     name_terms: Mapped[str] = mapped_column(Text, default="")
-    # The visible searched text (for snippets) and its index tokens (catalogue/grams.py).
-    body: Mapped[str] = mapped_column(Text, default="")
+    # The index tokens of the visible searched text (catalogue/grams.py). The text itself is not kept here: a
+    # count visits every matching row's page, so each byte of a row costs every broad search (snippets are cut from
+    # the listing as the viewer sees it; catalogue/snippets.py).
     uni: Mapped[str] = mapped_column(Text, default="")
     bi: Mapped[str] = mapped_column(Text, default="")
     words: Mapped[str] = mapped_column(Text, default="")

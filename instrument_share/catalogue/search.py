@@ -5,6 +5,7 @@ the sort key and the facet counts of a query are computed on what that viewer ma
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Integer, and_, case, column, delete, func, literal, or_, select, text
 from sqlalchemy.orm import selectinload
@@ -36,7 +37,7 @@ def _row(instrument: Instrument, level: Visibility) -> Row:
               service_modes=("," + instrument.service_modes + ",") if "service_modes" in shown else None,
               fee_per_hour_fen=pick("fee_per_hour_fen"), fee_per_sample_fen=pick("fee_per_sample_fen"),
               original_value_fen=pick("original_value_fen"), published_at=instrument.published_at,
-              body="\n".join(t for t in texts if t), uni=tokens.uni, bi=tokens.bi, words=tokens.words,
+              uni=tokens.uni, bi=tokens.bi, words=tokens.words,
               sort_key=search_keys.sort_key(instrument.id, instrument.published_at, level.value))
     # Made of the row's own (already visibility-filtered) columns only.
     row.tags = search_keys.row_tags(row, ranges=db.dialect != "postgresql")
@@ -167,14 +168,15 @@ SORTS = {
 WALK_ORDERS = {name: (*order, Row.sort_key) for name, order in SORTS.items() if name != "newest"}
 
 
-def _range_filters(params: SearchParams, beside_gin: bool = False) -> list[ColumnElement[bool]]:
+def _range_filters(params: SearchParams, beside_gin: bool = False, cols=Row.__table__.c) -> list[ColumnElement[bool]]:
     """Fee and value ranges on the row's columns (which hold only what the row's level shows). beside_gin: tested on
     the rows the GIN bitmap finds ("+ 0" keeps the planner from scanning the sorting index instead and parsing every
     row's tags there)."""
     def col(c):
         return c + 0 if beside_gin else c
 
-    hourly, sample, value = col(Row.fee_per_hour_fen), col(Row.fee_per_sample_fen), col(Row.original_value_fen)
+    hourly, sample = col(cols.fee_per_hour_fen), col(cols.fee_per_sample_fen)
+    value = col(cols.original_value_fen)
     conditions = []
     if params.fee_max_fen is not None:
         conditions.append(or_(hourly <= params.fee_max_fen, sample <= params.fee_max_fen))
@@ -242,8 +244,9 @@ def indexed_match(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) 
     cleared = sorted(viewer.cleared_by - viewer.full_units)
     base = Visibility.registered.value if viewer.registered else Visibility.public.value
     access = search_keys.access(full, cleared, base)
-    columns = tuple(_range_filters(params, beside_gin=True)) if postgres else ()
-    match = search_pages.Match(parts, search_keys.all_of(access, *tags), columns=columns)
+    match = search_pages.Match(parts, search_keys.all_of(access, *tags))
+    if postgres:
+        match.ranges = partial(_range_filters, params, True)
     # What the match is made of, in index terms: the key of its remembered total (search_counts.py).
     match.total_key = (tuple(parts), search_keys.to_tsquery(match.tags), params.fee_max_fen if postgres else None,
                        params.large if postgres else None, large_threshold_fen())

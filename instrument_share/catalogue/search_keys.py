@@ -92,7 +92,7 @@ def cheapest_fee(row) -> int | None:
 
 def row_tags(row: RowFacts, ranges: bool = True) -> str:
     """ranges=False leaves out the fee and value range tags (PostgreSQL filters ranges on the columns; see
-    search_pages.Match.columns), which are most of a row's tags: the narrower rows are, the fewer pages a count
+    search_pages.Match.ranges), which are most of a row's tags: the narrower rows are, the fewer pages a count
     reads."""
     published = row.status == Status.published.value
     tags = []
@@ -199,7 +199,7 @@ def in_range(prefix: str, low: int, high: int) -> Expr:
 def filter_tags(params, large_threshold_fen: int, ranges: bool = True) -> list[Expr] | None:
     """The tag form of the exact-value filters, or None when a value cannot be a tag (the caller then filters on
     the columns; such a value matches nothing or almost nothing anyway). ranges=False leaves out the fee and value
-    ranges, which the caller then filters on the columns (PostgreSQL: see search_pages.Match.columns)."""
+    ranges, which the caller then filters on the columns (PostgreSQL: see search_pages.Match.ranges)."""
     tags = []
     code = params.category_code
     if code:

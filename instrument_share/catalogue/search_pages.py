@@ -7,7 +7,8 @@ completed and sorted exactly by (published_at, instrument_id), the order the pla
 value or fee reads the sort columns of every match (through a covering index on SQLite).
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Text, column, func, literal_column, not_, select, table, text
@@ -21,17 +22,20 @@ from .models import InstrumentSearchRow as Row
 
 FTS = table("instrument_fts", column("rowid", BigInteger), column("instrument_fts", Text))
 GRAM_COLUMNS = ("uni", "bi", "words")
+# PostgreSQL conditions are built over a collection of the rows' columns: the table's, or a bounded walk's subquery
+# (search_walk.py), which then needs no rewriting of a built expression (milliseconds per query).
+ROW_COLUMNS = Row.__table__.c
 
 
-def gram_vector(name: str) -> ColumnElement:
+def gram_vector(name: str, cols=ROW_COLUMNS) -> ColumnElement:
     """The GIN-indexed expression of one gram column (or of the name's grams) with the tags (migrations ea9883771fc5
     and 9c4d7e2a1f60 create the indexes)."""
     # Written with a literal space, not a bound one, so the expression is the indexed one.
-    return func.to_tsvector(text("'simple'"), Row.tags.op("||")(literal_column("' '")).op("||")(getattr(Row, name)))
+    return func.to_tsvector(text("'simple'"), cols.tags.op("||")(literal_column("' '")).op("||")(cols[name]))
 
 
-def tag_vector() -> ColumnElement:
-    return func.to_tsvector(text("'simple'"), Row.tags)
+def tag_vector(cols=ROW_COLUMNS) -> ColumnElement:
+    return func.to_tsvector(text("'simple'"), cols.tags)
 
 
 def matches(vector: ColumnElement, query: str) -> ColumnElement[bool]:
@@ -61,16 +65,17 @@ class Match:
     parts: list[QueryPart]
     tags: keys.Expr  # access and filters
     tier: tuple[QueryPart, bool] | None = None  # (part, in the visible name or not) for relevance
-    # PostgreSQL: range filters (fee, value) on the row's columns rather than as tags. A range is the union of up
-    # to ~90 tree blocks, and GIN evaluates such a tsquery on every candidate (200+ ms for "large"), while the
-    # heap rows are read anyway (a bitmap count visits every matching row), so a column filter there is free.
-    columns: tuple = ()
+    # PostgreSQL: range filters (fee, value) on the row's columns rather than as tags, built over a collection of
+    # them. A range is the union of up to ~90 tree blocks, and GIN evaluates such a tsquery on every candidate
+    # (200+ ms for "large"), while the heap rows are read anyway (a bitmap count visits every matching row), so a
+    # column filter there is free.
+    ranges: Callable[..., list[ColumnElement[bool]]] = field(default=lambda cols: [])
     # PostgreSQL: whether the match is broad enough for a page to be read by a bounded walk (search_walk.py).
     dense: bool = False
     total_key: tuple = ()  # search.indexed_match
 
     def in_tier(self, part: QueryPart, in_name: bool) -> "Match":
-        return Match(self.parts, self.tags, (part, in_name), self.columns, self.dense)
+        return Match(self.parts, self.tags, (part, in_name), self.ranges, self.dense)
 
     # ---- SQLite: one MATCH expression; rows are read (through the covering index) only for sorting
 
@@ -85,7 +90,7 @@ class Match:
 
     # ---- PostgreSQL: GIN conditions (the tags ride with the first gram column), phrases, tier
 
-    def pg_conditions(self) -> list[ColumnElement[bool]]:
+    def pg_conditions(self, cols=ROW_COLUMNS) -> list[ColumnElement[bool]]:
         tsq = keys.to_tsquery(self.tags)
         if self.tier and self.tier[1] and self.parts == [self.tier[0]]:
             # A one-part query in the visible name: the name is searched text, so this is the whole match, on the
@@ -93,8 +98,8 @@ class Match:
             # and its bitmap holds only the named rows; testing the text's GIN condition as well would parse the
             # grams of every one of them again.
             part = self.tier[0]
-            return [matches(gram_vector("name_terms"), f"{_part_tsquery(part)} & {tsq}"), *self.columns,
-                    _in_name_terms(part)]
+            return [matches(gram_vector("name_terms", cols), f"{_part_tsquery(part)} & {tsq}"),
+                    *self.ranges(cols), _in_name_terms(part, cols)]
         conditions, tags_used = [], False
         for name in GRAM_COLUMNS:
             terms = [_part_tsquery(p) for p in self.parts if p.column == name]
@@ -102,24 +107,24 @@ class Match:
                 if not tags_used:
                     terms.append(tsq)
                     tags_used = True
-                conditions.append(matches(gram_vector(name), " & ".join(terms)))
+                conditions.append(matches(gram_vector(name, cols), " & ".join(terms)))
         if not tags_used:
-            conditions.append(matches(tag_vector(), tsq))
-        conditions += self.columns
+            conditions.append(matches(tag_vector(cols), tsq))
+        conditions += self.ranges(cols)
         for part in self.parts:
-            conditions += _phrase(Row.bi, part)
+            conditions += _phrase(cols.bi, part)
         if self.tier:
             part, in_name = self.tier
-            named = _in_name_terms(part)
+            named = _in_name_terms(part, cols)
             conditions.append(named if in_name else not_(named))
         return conditions
 
 
-def _in_name_terms(part: QueryPart) -> ColumnElement[bool]:
+def _in_name_terms(part: QueryPart, cols=ROW_COLUMNS) -> ColumnElement[bool]:
     """The part in the name's grams, as a substring of the space-separated grams: to_tsvector here would parse the
     name of every candidate row again (tens of ms on a one-character query). Tokens are one Han character, two Han
     characters or one Latin word, so " 液相 相色 " can only be two consecutive bigrams and " 谱 " only a unigram."""
-    padded = literal_column("' '").op("||")(Row.name_terms).op("||")(literal_column("' '"))
+    padded = literal_column("' '").op("||")(cols.name_terms).op("||")(literal_column("' '"))
     if part.prefix:
         return func.strpos(padded, " " + part.terms[0]) > 0
     return func.strpos(padded, " " + " ".join(part.terms) + " ") > 0

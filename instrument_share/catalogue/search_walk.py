@@ -33,25 +33,25 @@ def _holds(column, tokens: str) -> ColumnElement[bool]:
     return func.strpos(_padded(column), f" {tokens} ") > 0
 
 
-def _tags_hold(expr: keys.Expr) -> ColumnElement[bool]:
+def _tags_hold(expr: keys.Expr, tags) -> ColumnElement[bool]:
     """A necessary condition of a tag expression: the excluded side of "but not" is left to the exact test."""
     if expr.op == "tag":
-        return _holds(Row.tags, expr.value)
+        return _holds(tags, expr.value)
     if expr.op == "andnot":
-        return _tags_hold(expr.items[0])
+        return _tags_hold(expr.items[0], tags)
     joined = and_ if expr.op == "and" else or_
-    return joined(*(_tags_hold(item) for item in expr.items))
+    return joined(*(_tags_hold(item, tags) for item in expr.items))
 
 
-def prefilter(match) -> list[ColumnElement[bool]]:
+def prefilter(match, cols) -> list[ColumnElement[bool]]:
     """Substring tests every row of the match passes: each gram part in its token column, and the tags.
 
     Latin word parts are left to the exact test: PostgreSQL's parser may split a run of letters and digits where the
     stored words do not."""
-    conditions = [_tags_hold(match.tags)]
+    conditions = [_tags_hold(match.tags, cols.tags)]
     for part in match.parts:
         if part.column in ("uni", "bi"):
-            conditions.append(_holds(getattr(Row, part.column), " ".join(part.terms)))
+            conditions.append(_holds(cols[part.column], " ".join(part.terms)))
     return conditions
 
 
@@ -72,12 +72,19 @@ def adapter_to(selectable):
     return adapt
 
 
+# What the conditions and orders of a walk read (search_pages.Match.pg_conditions, search.WALK_ORDERS).
+WALKED_COLUMNS = ("sort_key", "instrument_id", "published_at", "name_sort", "original_value_fen", "fee_per_hour_fen",
+                  "fee_per_sample_fen", "tags", "name_terms", "uni", "bi", "words")
+
+
 def walk(match, order_by: Sequence, columns: Sequence, offset: int, limit: int) -> list | None:
     """Rows offset … offset + limit of the match in order_by (an order an index serves), or None when the first
     WALK_ROWS rows of the table in that order hold fewer matches."""
-    walked = select(Row.__table__).order_by(*order_by).limit(WALK_ROWS).subquery("walked")
+    table = Row.__table__
+    walked = (select(*(table.c[name] for name in WALKED_COLUMNS)).order_by(*order_by).limit(WALK_ROWS)
+              .subquery("walked"))
     on_walked = adapter_to(walked)
-    conditions = [on_walked(c) for c in (*prefilter(match), *match.pg_conditions())]
+    conditions = [*prefilter(match, walked.c), *match.pg_conditions(walked.c)]
     stmt = (select(*(on_walked(c) for c in columns)).where(*conditions)
             .order_by(*(on_walked(o) for o in order_by)).offset(offset).limit(limit))
     rows = db.session.execute(stmt).all()

@@ -2,6 +2,14 @@
 
 from markupsafe import Markup, escape
 
+from .fields import SEARCHED_FIELDS
+
+
+def searched_text(shown: dict) -> str:
+    """The searched fields of an instrument as a viewer sees it (present.instrument_json, which goes through
+    visibility.project): the text a snippet is cut from, so it can only quote what that viewer may read."""
+    return "\n".join(str(shown[name]) for name in SEARCHED_FIELDS if shown.get(name))
+
 
 def snippet(body: str, q: str, width: int = 60) -> Markup:
     body = (body or "").replace("\n", " · ")

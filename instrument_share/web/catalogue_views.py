@@ -10,7 +10,7 @@ from ..catalogue.fields import FIELDS, SERVICE_MODE_LABELS, STATUS_LABELS, VISIB
 from ..catalogue.models import InstrumentCategory
 from ..catalogue.present import instrument_json
 from ..catalogue.search import load_instruments, search
-from ..catalogue.snippets import snippet
+from ..catalogue.snippets import searched_text, snippet
 from ..catalogue.visibility import ANONYMOUS, viewer_for
 from ..core.errors import DomainError
 from ..db import db
@@ -36,7 +36,8 @@ def index():
                                categories=categories(), modes=SERVICE_MODE_LABELS), 422
     result = search(viewer, params, facets=True)
     found = {i.id: i for i in load_instruments([r.instrument_id for r in result.rows])}
-    results = [(instrument_json(found[r.instrument_id], viewer), snippet(r.body, params.q)) for r in result.rows]
+    items = [instrument_json(found[r.instrument_id], viewer) for r in result.rows]
+    results = [(item, snippet(searched_text(item), params.q)) for item in items]
     return render_template("catalogue/index.html", results=results, total=result.total, params=params,
                            facets=result.facets, categories=categories(), modes=SERVICE_MODE_LABELS, error=None)
 
