@@ -6,6 +6,7 @@ search must match exactly where the text contains the query — and not otherwis
 """
 
 import unicodedata
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -419,19 +420,19 @@ def test_the_index_tags_find_exactly_what_the_visibility_rule_allows(app, client
                 assert s.indexed_match(viewer, params, s.parse_query(params.q)) is not None
                 for sort in ("value", "fee", "name"):
                     in_order = _plain_sql(viewer, params, sort)
-                    assert [r.instrument_id for r in s.search(viewer, replace(params, sort=sort, per_page=100)).rows
-                            ] == in_order, (who, params, sort)
-                    assert [r.instrument_id for page in (1, 2, 3)
-                            for r in s.search(viewer, replace(params, sort=sort, page=page, per_page=2)).rows
+                    assert s.search(viewer, replace(params, sort=sort, per_page=100)).instrument_ids == in_order, (
+                        who, params, sort)
+                    assert [i for page in (1, 2, 3)
+                            for i in s.search(viewer, replace(params, sort=sort, page=page, per_page=2)).instrument_ids
                             ] == in_order[:6], (who, params, sort)
                 expected = _plain_sql(viewer, params)
                 result = s.search(viewer, replace(params, sort="newest", per_page=100))
-                assert [r.instrument_id for r in result.rows] == expected, (who, params)
+                assert result.instrument_ids == expected, (who, params)
                 assert result.total == len(expected), (who, params)
                 for size in (1, 2):
-                    paged = [r.instrument_id for page in range(1, len(expected) // size + 2)
-                             for r in s.search(viewer, replace(params, sort="newest", page=page,
-                                                               per_page=size)).rows]
+                    paged = [i for page in range(1, len(expected) // size + 2)
+                             for i in s.search(viewer, replace(params, sort="newest", page=page,
+                                                               per_page=size)).instrument_ids]
                     assert paged == expected, (who, params, size)
         # Some cases must find something, others nothing, or the comparison above proves little.
         assert _plain_sql(viewers["unit"], s.SearchParams(status="draft"))
@@ -541,6 +542,17 @@ def test_range_tags_match_exactly_the_values_in_the_range(value, low, width):
     high = low + width
     clamped = min(value, 2**40 - 1)  # values past 2**40 fen are tagged as the largest one
     assert _in_tagged_range(value, low, high) == (max(low, 0) <= clamped < min(high, 2**40))
+
+
+@given(instrument_id=st.integers(1, 2**30 - 1), level=st.sampled_from(["public", "registered", "cleared", "hidden"]),
+       published=st.none() | st.datetimes(min_value=datetime(2019, 1, 1), max_value=datetime(2150, 1, 1),
+                                          timezones=st.just(UTC)))
+def test_a_page_key_names_its_instrument(instrument_id, level, published):
+    from instrument_share.catalogue import search_keys
+
+    key = search_keys.sort_key(instrument_id, published, level)
+    assert search_keys.instrument_of(key) == instrument_id
+    assert search_keys.bucket_floor(key) <= key < search_keys.bucket_floor(key) + (1 << search_keys.BUCKET_BITS)
 
 
 def test_range_tags_at_the_edges():

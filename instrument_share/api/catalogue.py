@@ -63,7 +63,7 @@ def list_instruments():
     viewer = viewer_for(current_api_user())
     params = search_params_from_args()
     result = search(viewer, params)
-    items = [instrument_json(i, viewer) for i in load_instruments([r.instrument_id for r in result.rows])]
+    items = [instrument_json(i, viewer) for i in load_instruments(result.instrument_ids, viewer)]
     return jsonify({"items": items, "page": params.page, "per_page": params.per_page, "total": result.total})
 
 

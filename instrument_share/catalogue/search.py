@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Integer, and_, case, column, delete, func, literal, or_, select, text
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.sql import ColumnElement
 
 from ..db import db
@@ -210,19 +210,22 @@ def _filters(params: SearchParams) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def load_instruments(ids: list[int]) -> list[Instrument]:
-    """The listings of a result page, in its order, with what presenting them reads (owner, revisions) loaded in
-    two queries rather than two per listing."""
+def load_instruments(ids: list[int], viewer: Viewer | None = None) -> list[Instrument]:
+    """The listings of a result page, in its order, with what presenting them reads loaded in one or two queries
+    rather than one or two per listing: the owner (which decides a listing's kind), and the revisions when the
+    viewer is of a unit that sees its own pending ones (viewer None: always)."""
     if not ids:
         return []
-    found = {i.id: i for i in db.session.scalars(select(Instrument).where(Instrument.id.in_(ids)).options(
-        selectinload(Instrument.owner), selectinload(Instrument.revisions)))}
+    options = [joinedload(Instrument.owner)]
+    if viewer is None or viewer.full_units:
+        options.append(selectinload(Instrument.revisions))
+    found = {i.id: i for i in db.session.scalars(select(Instrument).where(Instrument.id.in_(ids)).options(*options))}
     return [found[i] for i in ids if i in found]
 
 
 @dataclass
 class SearchResult:
-    rows: list[Row]
+    instrument_ids: list[int]  # the page, in order
     total: int
     facets: dict[str, list[tuple[str, int]]]
 
@@ -269,14 +272,6 @@ def _indexed_page(match: search_pages.Match, params: SearchParams, parts: list[Q
     return search_pages.sorted_keys(match, SORTS[params.sort], offset, params.per_page, WALK_ORDERS[params.sort])
 
 
-def _rows_by_key(found: list[int]) -> list[Row]:
-    by_key: dict[int, Row] = {}
-    for start in range(0, len(found), 1000):  # SQLite limits the parameters of one statement
-        chunk = found[start:start + 1000]
-        by_key |= {row.sort_key: row for row in db.session.scalars(select(Row).where(Row.sort_key.in_(chunk)))}
-    return [by_key[k] for k in found if k in by_key]
-
-
 def _plain_where(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) -> list[ColumnElement[bool]]:
     """The query in plain SQL over the rows' columns (odd filter values, facets)."""
     where = [entitled(viewer), *_filters(params)]
@@ -306,7 +301,7 @@ def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> Sea
             stmt = stmt.order_by(*SORTS.get(params.sort, SORTS["newest"]))
         total = db.session.scalar(select(func.count()).select_from(Row).where(*where)) or 0
         found = list(db.session.scalars(stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)))
-    result = SearchResult(_rows_by_key(found), total, {})
+    result = SearchResult([search_keys.instrument_of(key) for key in found], total, {})
     if facets:
         for name, key in (("category", func.substr(Row.category_code, 1, 2)), ("district", Row.district)):
             counted = db.session.execute(select(key, func.count()).where(*where, key.is_not(None))

@@ -39,6 +39,10 @@ def sort_key(instrument_id: int, published_at: datetime | None, level: str) -> i
     return (second << BUCKET_BITS) | (instrument_id << 2) | _LEVEL_INDEX[Visibility(level)]
 
 
+def instrument_of(key: int) -> int:
+    return (key >> 2) & (2**30 - 1)
+
+
 def bucket_floor(key: int) -> int:
     """The smallest key of the published second `key` belongs to."""
     return (key >> BUCKET_BITS) << BUCKET_BITS

@@ -35,8 +35,7 @@ def index():
         return render_template("catalogue/index.html", error=exc, results=[], total=0, params=None, facets={},
                                categories=categories(), modes=SERVICE_MODE_LABELS), 422
     result = search(viewer, params, facets=True)
-    found = {i.id: i for i in load_instruments([r.instrument_id for r in result.rows])}
-    items = [instrument_json(found[r.instrument_id], viewer) for r in result.rows]
+    items = [instrument_json(i, viewer) for i in load_instruments(result.instrument_ids, viewer)]
     results = [(item, snippet(searched_text(item), params.q)) for item in items]
     return render_template("catalogue/index.html", results=results, total=result.total, params=params,
                            facets=result.facets, categories=categories(), modes=SERVICE_MODE_LABELS, error=None)
@@ -61,7 +60,7 @@ def export(fmt: str):
 
     viewer = _viewer()
     params = replace(search_params_from_args(), page=1, per_page=exports.EXPORT_LIMIT)
-    instruments = load_instruments([r.instrument_id for r in search(viewer, params).rows])
+    instruments = load_instruments(search(viewer, params).instrument_ids, viewer)
     if fmt == "csv":
         body, mimetype = exports.to_csv(instruments, viewer), "text/csv; charset=utf-8"
     else:
@@ -76,8 +75,8 @@ def sitemap():
     """Published listings an anonymous visitor may see (addresses only)."""
     from ..catalogue.search import SearchParams
 
-    rows = search(ANONYMOUS, SearchParams(sort="newest", per_page=50000)).rows
-    urls = [url_for("catalogue.detail", instrument_id=r.instrument_id, _external=True) for r in rows]
+    ids = search(ANONYMOUS, SearchParams(sort="newest", per_page=50000)).instrument_ids
+    urls = [url_for("catalogue.detail", instrument_id=i, _external=True) for i in ids]
     body = render_template("catalogue/sitemap.xml", urls=[url_for("catalogue.index", _external=True), *urls],
                            home=url_for("main.home", _external=True))
     return Response(body, mimetype="application/xml")
