@@ -14,16 +14,13 @@ SQLite counts in the FTS5 index within a few milliseconds and is not cached.
 """
 
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 
-from flask import current_app
 from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ..core.ttl_cache import MISSING, app_cache
 from ..db import db
 
 # The sequence (migration 9c4d7e2a1f60): read as its last value and whether that was handed out.
@@ -60,39 +57,14 @@ def _forget_change(session: Session) -> None:
     session.info.pop(_CHANGED, None)
 
 
-class _Totals:
-    def __init__(self) -> None:
-        self.entries: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            hit = self.entries.get(key)
-            if hit is None or time.monotonic() - hit[1] > TTL_SECONDS:
-                return None
-            self.entries.move_to_end(key)
-            return hit[0]
-
-    def put(self, key, total: int) -> None:
-        with self.lock:
-            self.entries[key] = (total, time.monotonic())
-            self.entries.move_to_end(key)
-            while len(self.entries) > MAX_ENTRIES:
-                self.entries.popitem(last=False)
-
-
-def _totals() -> _Totals:
-    return current_app.extensions.setdefault("search_totals", _Totals())
-
-
 def total(key: tuple, count: Callable[[], int]) -> int:
     """The total of the query `key` names, counted by `count` unless already counted in this generation."""
     if db.dialect != "postgresql" or db.session.info.get(_CHANGED):
         return count()  # (this transaction's own changes are in no generation yet)
     generation = tuple(db.session.execute(READ_GENERATION).one())
-    totals = _totals()
-    found = totals.get((generation, key))
-    if found is None:
+    totals = app_cache("search_totals", MAX_ENTRIES)
+    found = totals.get((generation, key), TTL_SECONDS)
+    if found is MISSING:
         found = count()
         totals.put((generation, key), found)
     return found

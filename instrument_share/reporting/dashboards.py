@@ -4,7 +4,6 @@ Instrument names go through the catalogue's visibility for the viewer (a defence
 see is replaced by a neutral label), so a dashboard never shows more than the catalogue would.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +18,7 @@ from ..catalogue.models import Instrument
 from ..catalogue.visibility import can_see, viewer_level, visible_fields
 from ..core.clock import now_utc
 from ..core.money import format_fen
+from ..core.ttl_cache import MISSING, app_cache
 from ..db import db
 from . import charts, snapshots
 from . import statistics as st
@@ -26,20 +26,19 @@ from .snapshots import current_periods, trend_window
 
 TOP = 10
 CACHE_SECONDS = 300  # city-wide figures scan every service of the year: computed at most every five minutes
+CACHE_ENTRIES = 512  # (a commission page is kept per viewer)
 
 
 def cached(key, compute: Callable[[], dict]) -> dict:
     """City-wide dashboards read millions of rows; keep the result a few minutes per app (and per viewer).
 
     The cache lives on the Flask app, so each app (and each test's app) has its own."""
-    store = current_app.extensions.setdefault("dashboard_cache", {})
+    store = app_cache("dashboard_cache", CACHE_ENTRIES)
     key = (*key, str(get_locale()))  # chart titles and labels are in the viewer's language
-    hit = store.get(key)
-    now = time.monotonic()
-    if hit is not None and now - hit[0] < current_app.config.get("DASHBOARD_CACHE_SECONDS", CACHE_SECONDS):
-        return hit[1]
-    value = {"computed_at": now_utc()} | compute()  # figures from a stored snapshot bring their own time
-    store[key] = (now, value)
+    value = store.get(key, current_app.config.get("DASHBOARD_CACHE_SECONDS", CACHE_SECONDS))
+    if value is MISSING:
+        value = {"computed_at": now_utc()} | compute()  # figures from a stored snapshot bring their own time
+        store.put(key, value)
     return value
 
 
