@@ -63,6 +63,13 @@ def test_a_user_organisation_reads_its_own_figures_only(client, factory):
     assert mine.status_code == 200
     assert (mine.get_json()["effective_minutes"], mine.get_json()["revenue_fen"]) == (90, 75_000)
     assert call(client, "GET", f"/statistics?organization_id={s.sme2.id}", sme).status_code == 403
+    # An organisation still pending verification is not revealed to others (404), as an unknown id; its own
+    # users read it.
+    pending = factory.org("enterprise", verified=False)
+    assert call(client, "GET", f"/statistics?organization_id={pending.id}", sme).status_code == 404
+    pending_user = factory.bearer(factory.user(pending, ("sme_user",)))
+    assert call(client, "GET", f"/statistics?organization_id={pending.id}", pending_user).status_code == 200
+    assert call(client, "GET", f"/statistics?unit_id={pending.id}", sme).status_code == 404
 
 
 def test_an_unapproved_defence_instrument_is_not_found(client, factory):

@@ -27,29 +27,32 @@ def may_read_organization(actor, organization_id: int) -> bool:
     return is_commission(actor) or (signed_in(actor) and actor.organization_id == organization_id)
 
 
-def _refuse(actor) -> None:
+def _refuse(actor, message: str) -> None:
     if not signed_in(actor):
         raise NotAuthenticated(_("Sign in to read these statistics."))
-    raise PermissionDenied(_("Only the unit's instrument operators and the commission read these statistics."))
+    raise PermissionDenied(message)
+
+
+def _check_organization(actor, organization_id: int, may_read, missing: str, refused: str) -> None:
+    """An unknown organisation, or one not yet verified that the actor may not read, is 404 (its existence is not
+    revealed); a verified one the actor may not read is 403 (401 when signed out)."""
+    org = db.session.get(Organization, organization_id)
+    allowed = org is not None and may_read(actor, org.id)
+    if org is None or (org.status != OrgStatus.verified and not allowed):
+        raise NotFound(missing)
+    if not allowed:
+        _refuse(actor, refused)
 
 
 def check_scope(actor, scope: Scope) -> None:
     """Raise unless `actor` may read the figures of `scope`; an unknown or invisible object is 404."""
+    unit_refused = _("Only the unit's instrument operators and the commission read these statistics.")
     if scope.instrument_id is not None:
         instrument = listings.get_visible(scope.instrument_id, viewer_for(actor))
         if not may_read_unit(actor, instrument.owner_id):
-            _refuse(actor)
+            _refuse(actor, unit_refused)
     if scope.unit_id is not None:
-        unit = db.session.get(Organization, scope.unit_id)
-        if unit is None or (unit.status != OrgStatus.verified and not may_read_unit(actor, unit.id)):
-            raise NotFound(_("No such unit."))
-        if not may_read_unit(actor, unit.id):
-            _refuse(actor)
+        _check_organization(actor, scope.unit_id, may_read_unit, _("No such unit."), unit_refused)
     if scope.organization_id is not None:
-        org = db.session.get(Organization, scope.organization_id)
-        if org is None or (org.status != OrgStatus.verified and not may_read_organization(actor, org.id)):
-            raise NotFound(_("No such organisation."))
-        if not may_read_organization(actor, org.id):
-            if not signed_in(actor):
-                raise NotAuthenticated(_("Sign in to read these statistics."))
-            raise PermissionDenied(_("Only the organisation's own users and the commission read its figures."))
+        _check_organization(actor, scope.organization_id, may_read_organization, _("No such organisation."),
+                            _("Only the organisation's own users and the commission read its figures."))
