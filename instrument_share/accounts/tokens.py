@@ -63,9 +63,9 @@ def user_for_token(secret: str) -> User | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
     # The user, organisation and roles every API request reads, in the same round trip.
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == secrets.token_hash(secret)).options(
+    token = db.session.scalars(select(ApiToken).where(ApiToken.token_hash == secrets.token_hash(secret)).options(
         joinedload(ApiToken.user).joinedload(User.organization),
-        joinedload(ApiToken.user).selectinload(User.role_grants)))
+        joinedload(ApiToken.user).joinedload(User.role_grants))).unique().one_or_none()
     if token is None or token.revoked_at is not None or token.expires_at <= now_utc():
         return None
     user = token.user
