@@ -72,9 +72,13 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def make_app(url: str):
+    import gc
+
     from instrument_share import create_app
 
-    return create_app({"SECRET_KEY": "bench", "DATABASE_URL": url, "TESTING": True, "SERVER_NAME": "localhost"})
+    app = create_app({"SECRET_KEY": "bench", "DATABASE_URL": url, "TESTING": True, "SERVER_NAME": "localhost"})
+    gc.freeze()  # as wsgi.py does for the served app: full collections leave the start-up objects out
+    return app
 
 
 def migrate(url: str) -> None:

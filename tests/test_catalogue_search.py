@@ -370,7 +370,9 @@ PAGE_PATHS = {"sqlite": ["index"], "postgresql": ["index", "walk", "short walk"]
 def _take_path(monkeypatch, path: str) -> None:
     from instrument_share.catalogue import search, search_walk
 
-    if path != "index":
+    if path == "index":
+        monkeypatch.setattr(search, "WALK_MARGIN", float("inf"))  # (a test catalogue is small: no walks)
+    else:
         monkeypatch.setattr(search, "DENSE_TOTAL", 0)
     if path == "short walk":
         monkeypatch.setattr(search_walk, "WALK_ROWS", 3)

@@ -111,3 +111,46 @@ def test_a_change_not_yet_committed_is_counted_by_its_own_transaction(app, facto
         assert search.search(ANONYMOUS, search.SearchParams(q="质谱")).total == 2  # uncommitted, its own
         db.session.rollback()
         assert search.search(ANONYMOUS, search.SearchParams(q="质谱")).total == 1
+
+
+def test_a_page_is_walked_for_when_the_walk_should_hold_it_twice_over(monkeypatch):
+    """PostgreSQL (search._walk_pays): from DENSE_TOTAL matches; below, when the matches spread over the table would
+    fill the walk's rows twice over what the page needs; never on an unknown table size."""
+    from instrument_share.catalogue import search, search_counts, search_walk
+
+    monkeypatch.setattr(search_walk, "WALK_ROWS", 2_000)
+    monkeypatch.setattr(search_counts, "table_rows", lambda: 63_000)
+    assert search._walk_pays(1_551, 20)  # 49 expected in the walk, 20 wanted
+    assert not search._walk_pays(600, 20)  # 19 expected
+    assert not search._walk_pays(1_551, 40)  # page 2: 40 wanted
+    assert search._walk_pays(search.DENSE_TOTAL, 20)
+    monkeypatch.setattr(search_counts, "table_rows", lambda: None)
+    assert not search._walk_pays(1_999, 20)
+    assert search._walk_pays(2_000, 20)
+
+
+def test_the_table_size_a_walk_is_judged_by(app, client, factory, monkeypatch):
+    """PostgreSQL reads the planner's row estimate (after ANALYZE, exact on a small table), once per TTL; SQLite, which
+    never walks, never asks for it."""
+    from sqlalchemy import func, select, text
+
+    from instrument_share.catalogue import search_counts
+    from instrument_share.catalogue.models import InstrumentSearchRow
+
+    unit = civilian_unit(factory)
+    for name in ("高分辨质谱仪", "飞行时间质谱仪", "液相色谱仪"):
+        published(client, unit, name_zh=name)
+    if BACKEND == "postgresql":
+        db.session.execute(text("ANALYZE instrument_search"))
+        rows = db.session.scalar(select(func.count()).select_from(InstrumentSearchRow))
+        assert search_counts.table_rows() == rows == 3
+        db.session.execute(text("DELETE FROM instrument_search"))  # not seen again within the TTL
+        db.session.execute(text("ANALYZE instrument_search"))
+        assert search_counts.table_rows() == 3
+        db.session.rollback()
+    else:
+        def refused():
+            raise AssertionError("SQLite asked for a table size")
+
+        monkeypatch.setattr(search_counts, "table_rows", refused)
+        assert total(client) == 2

@@ -26,6 +26,8 @@ from ..db import db
 # The sequence (migration 9c4d7e2a1f60): read as its last value and whether that was handed out.
 READ_GENERATION = text("SELECT last_value, is_called FROM search_generation")
 ADVANCE_GENERATION = text("SELECT nextval('search_generation')")
+# The planner's estimate of the search rows, as of the last (auto)vacuum or analyze; -1 before the first.
+TABLE_ROWS = text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'instrument_search'::regclass")
 TTL_SECONDS = 60
 MAX_ENTRIES = 4096
 _CHANGED = "search_rows_changed"
@@ -68,3 +70,13 @@ def total(key: tuple, count: Callable[[], int]) -> int:
         found = count()
         totals.put((generation, key), found)
     return found
+
+
+def table_rows() -> int | None:
+    """About how many search rows there are (None when not yet known), read at most once a TTL per process."""
+    cache = app_cache("search_table_rows", 1)
+    rows = cache.get("rows", TTL_SECONDS)
+    if rows is MISSING:
+        rows = db.session.scalar(TABLE_ROWS)
+        cache.put("rows", rows)
+    return rows if rows is not None and rows > 0 else None
