@@ -315,6 +315,9 @@ def test_edit_after_publish_creates_a_pending_revision(client, factory, unit, vi
     others_see_old()
     for who in ("reviewer", "approver"):
         assert ok(call(client, "GET", path, unit.h(who)))["pending_revision"]["changes"]["model"] == "SU9000"
+    # In a result page too: the unit sees its pending revision, nobody else does.
+    [listed] = ok(call(client, "GET", "/instruments?q=电子显微镜", unit.h("operator")))["items"]
+    assert listed["pending_revision"]["changes"]["model"] == "SU9000"
 
     submitted = ok(call(client, "POST", f"{path}/submit", unit.h("operator")))
     assert submitted["status"] == "published" and submitted["pending_revision"]["status"] == "in_review"

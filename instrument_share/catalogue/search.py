@@ -210,16 +210,18 @@ def _filters(params: SearchParams) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def load_instruments(ids: list[int], viewer: Viewer | None = None) -> list[Instrument]:
-    """The listings of a result page, in its order, with what presenting them reads loaded in one or two queries
-    rather than one or two per listing: the owner (which decides a listing's kind), and the revisions when the
-    viewer is of a unit that sees its own pending ones (viewer None: always)."""
+def load_instruments(ids: list[int], viewer: Viewer) -> list[Instrument]:
+    """The listings of a result page, in its order, with what presenting them to `viewer` reads loaded in one or two
+    queries rather than per listing: the owner (which decides a listing's kind), and the revisions of the listings
+    whose pending revision the viewer sees (its own unit's)."""
     if not ids:
         return []
-    options = [joinedload(Instrument.owner)]
-    if viewer is None or viewer.full_units:
-        options.append(selectinload(Instrument.revisions))
-    found = {i.id: i for i in db.session.scalars(select(Instrument).where(Instrument.id.in_(ids)).options(*options))}
+    found = {i.id: i for i in db.session.scalars(
+        select(Instrument).where(Instrument.id.in_(ids)).options(joinedload(Instrument.owner)))}
+    own = [i.id for i in found.values() if i.owner_id in viewer.full_units]
+    if own:  # (fills the revisions of the listings already loaded)
+        db.session.scalars(select(Instrument).where(Instrument.id.in_(own)).options(
+            selectinload(Instrument.revisions))).all()
     return [found[i] for i in ids if i in found]
 
 
