@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalogue_search import make_app
-from quarterly_report import fill
+from quarterly_report import add_world_arguments, fill
 from scratch_database import scratch_database
 
 VARYING = r"chart\d+-|<p class=\"meta\">.*?</p>|name=\"csrf_token\" value=\"[^\"]*\""
@@ -40,10 +40,7 @@ def first_load(url: str) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--instruments", type=int, default=20_000)
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--units", type=int, default=400)
-    parser.add_argument("--smes", type=int, default=2_000)
+    add_world_arguments(parser)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     with scratch_database("dashboards", keep=args.keep) as (url, _work):

@@ -219,12 +219,17 @@ def measure(url: str, args, reuse: bool) -> dict:
                      "load": os.getloadavg()[0]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def add_world_arguments(parser: argparse.ArgumentParser) -> None:
+    """The size of the data `fill` generates (also used by bench/dashboards.py)."""
     parser.add_argument("--instruments", type=int, default=20_000)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--units", type=int, default=400)
     parser.add_argument("--smes", type=int, default=2_000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    add_world_arguments(parser)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--reset", action="store_true", help="empty the PostgreSQL database's public schema first")
     parser.add_argument("--sqlite-file")

@@ -145,10 +145,6 @@ def refresh_due() -> str:
 # ---------------------------------------------------------------- reading
 
 
-def _figures(data: dict) -> st.Figures:
-    return st.Figures.from_json(data)
-
-
 def _group_key(group: str, key):
     return key if group == "district" else int(key)  # district: a name or None (undisclosed)
 
@@ -170,11 +166,11 @@ def stored(today: date, parts=ALL_PARTS) -> CityFigures | None:
     out = CityFigures(today, computed_at=computed_at)
     for part, payload in data.items():
         if part in ("year", "quarter"):
-            setattr(out, part, _figures(payload["figures"]))
+            setattr(out, part, st.Figures.from_json(payload["figures"]))
         elif part == "months":
-            out.months = [(date.fromisoformat(m), _figures(f)) for m, f in payload["months"]]
+            out.months = [(date.fromisoformat(m), st.Figures.from_json(f)) for m, f in payload["months"]]
         else:
-            setattr(out, part, {_group_key(part, k): _figures(f) for k, f in payload["groups"]})
+            setattr(out, part, {_group_key(part, k): st.Figures.from_json(f) for k, f in payload["groups"]})
     if "district" in data:
         out.hidden = data["district"]["hidden"]
         if sorted(st.undisclosed_district_ids()) != out.hidden:
