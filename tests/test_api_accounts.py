@@ -7,7 +7,7 @@ authorisation matrix over every registered API operation for the usual kinds of 
 import base64
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask import g
@@ -151,7 +151,8 @@ def test_basic_credentials_give_a_201_token_that_authorises(client, factory):
     body = response.get_json()
     assert isinstance(body["token"], str) and len(body["token"]) >= 32
     assert ISO_WITH_OFFSET.match(body["expires_at"])
-    assert body["expires_at"] > now_utc().isoformat()
+    assert body["expires_at"].endswith("+08:00")  # shown in the platform's time zone, stored in UTC
+    assert datetime.fromisoformat(body["expires_at"]) > now_utc()
     me = call(client, "GET", "/me", body["token"])
     assert me.status_code == 200
     assert me.get_json()["user"]["id"] == user.id

@@ -7,11 +7,12 @@ from sqlalchemy import select
 from ..accounts import auth, organizations, policy, tokens, users
 from ..accounts.models import Invitation, Organization, User
 from ..accounts.roles import OrgStatus, Role
+from ..core.clock import local_iso
 from ..core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from . import schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user
-from .serializers import invitation_json, iso, organization_json, relation_json, user_json
+from .serializers import invitation_json, organization_json, relation_json, user_json
 
 LOGIN_ERRORS = {
     "bad_credentials": (401, "invalid_credentials"),
@@ -54,15 +55,16 @@ def create_token():
                                                  "first.")}
         refusal = NotAuthenticated if status == 401 else PermissionDenied
         raise refusal(messages.get(code, _("Sign-in refused.")), code=code)
-    return jsonify({"id": token.id, "token": secret, "name": token.name, "expires_at": iso(token.expires_at)}), 201
+    return jsonify({"id": token.id, "token": secret, "name": token.name,
+                    "expires_at": local_iso(token.expires_at)}), 201
 
 
 @operation("/tokens", "GET", "List my active tokens", tag="auth")
 def list_tokens():
     user = require_user()
     return jsonify(paginate(tokens.user_tokens_query(user), lambda t: {
-        "id": t.id, "name": t.name, "prefix": t.prefix, "created_at": iso(t.created_at),
-        "expires_at": iso(t.expires_at), "last_used_at": iso(t.last_used_at)}, db.session))
+        "id": t.id, "name": t.name, "prefix": t.prefix, "created_at": local_iso(t.created_at),
+        "expires_at": local_iso(t.expires_at), "last_used_at": local_iso(t.last_used_at)}, db.session))
 
 
 @operation("/tokens/<int:token_id>", "DELETE", "Revoke one of my tokens", tag="auth")

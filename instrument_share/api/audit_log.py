@@ -7,13 +7,13 @@ from flask_babel import gettext as _
 
 from ..accounts.roles import Role
 from ..audit import chain, queries
+from ..core.clock import local_iso
 from ..core.errors import ValidationFailed
 from .core import operation, paginate, query_int, require_user
-from .serializers import iso
 
 
 def entry_json(e) -> dict:
-    return {"seq": e.seq, "at": iso(e.at), "actor_id": e.actor_id, "actor_name": e.actor_name,
+    return {"seq": e.seq, "at": local_iso(e.at), "actor_id": e.actor_id, "actor_name": e.actor_name,
             "organization_id": e.organization_id, "action": e.action, "object_type": e.object_type,
             "object_id": e.object_id, "outcome": e.outcome, "remote_addr": e.remote_addr,
             "details": queries.details_of(e), "prev_hash": e.prev_hash, "hash": e.hash}

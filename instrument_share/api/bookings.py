@@ -10,10 +10,10 @@ from ..accounts.roles import Role
 from ..bookings import idempotency, ruleset, service
 from ..bookings.availability import availability, parse_range, require_schedule_access
 from ..bookings.models import Booking
-from ..bookings.present import booking_json, local_iso
+from ..bookings.present import booking_json
 from ..catalogue import listings
 from ..catalogue.visibility import viewer_for
-from ..core.clock import local_today
+from ..core.clock import local_iso, local_today
 from ..core.errors import DomainError, NotFound, ValidationFailed
 from ..db import db
 from . import booking_schemas as schemas

@@ -12,11 +12,11 @@ from ..catalogue.models import Instrument, InstrumentCategory
 from ..catalogue.present import instrument_json
 from ..catalogue.search import SearchParams, load_instruments, search
 from ..catalogue.visibility import viewer_for
+from ..core.clock import local_iso
 from ..core.errors import NotFound, ValidationFailed
 from ..db import db
 from . import catalogue_schemas as schemas
 from .core import current_api_user, operation, parse_body, query_int, require_user
-from .serializers import iso
 
 SEARCH_QUERY = [("q", "string"), ("category_code", "string"), ("district", "string"), ("region", "string"),
                 ("owner_kind", "string"), ("service_mode", "string"), ("fee_max_fen", "integer"),
@@ -134,7 +134,7 @@ _simple_action("retire", "Retire a listing", lambda a, i, b: listings.retire(act
 def clearance_json(c) -> dict:
     return {"id": c.id, "unit_id": c.unit_id, "organization_id": c.organization_id,
             "organization_name": c.organization.name, "agreement_version": c.agreement_version,
-            "agreed_on": c.agreed_on.isoformat(), "created_at": iso(c.created_at)}
+            "agreed_on": c.agreed_on.isoformat(), "created_at": local_iso(c.created_at)}
 
 
 @operation("/organizations/<int:org_id>/clearances", "POST", "Clear an organisation (defence unit)",

@@ -1,13 +1,8 @@
 """JSON shapes of accounts objects; a field the caller may not see is absent, not null."""
 
-from datetime import datetime
-
 from ..accounts import policy
 from ..accounts.models import Invitation, Organization, OrgRelation, User
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+from ..core.clock import local_iso
 
 
 def organization_json(org: Organization, viewer) -> dict:
@@ -24,7 +19,7 @@ def organization_json(org: Organization, viewer) -> dict:
             "dishonest": org.dishonest,
             "contact_name": org.contact_name, "contact_phone": org.contact_phone,
             "contact_email": org.contact_email, "address": org.address,
-            "created_at": iso(org.created_at), "verified_at": iso(org.verified_at),
+            "created_at": local_iso(org.created_at), "verified_at": local_iso(org.verified_at),
         }
     return data
 
@@ -33,14 +28,14 @@ def user_json(user: User) -> dict:
     return {"id": user.id, "username": user.username, "email": user.email, "organization_id": user.organization_id,
             "roles": sorted(r.value for r in user.roles), "is_org_manager": user.is_org_manager,
             "is_disabled": user.is_disabled, "email_confirmed": user.email_confirmed_at is not None,
-            "totp_enabled": user.has_totp, "created_at": iso(user.created_at)}
+            "totp_enabled": user.has_totp, "created_at": local_iso(user.created_at)}
 
 
 def relation_json(rel: OrgRelation) -> dict:
     return {"id": rel.id, "organization_id": rel.organization_id, "other_id": rel.other_id, "kind": rel.kind,
-            "created_at": iso(rel.created_at)}
+            "created_at": local_iso(rel.created_at)}
 
 
 def invitation_json(inv: Invitation) -> dict:
     return {"id": inv.id, "organization_id": inv.organization_id, "email": inv.email, "role": inv.role,
-            "expires_at": iso(inv.expires_at), "accepted_at": iso(inv.accepted_at)}
+            "expires_at": local_iso(inv.expires_at), "accepted_at": local_iso(inv.accepted_at)}

@@ -1,14 +1,7 @@
 """Bookings as the API shows them, times in the platform's time zone with offset."""
 
-from zoneinfo import ZoneInfo
-
-from flask import current_app
-
+from ..core.clock import local_iso
 from .models import Booking
-
-
-def local_iso(value):
-    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat() if value else None
 
 
 def booking_json(b: Booking) -> dict:

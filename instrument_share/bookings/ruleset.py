@@ -9,10 +9,10 @@ from sqlalchemy import select
 from ..audit import chain as audit
 from ..catalogue import policy
 from ..catalogue.models import Instrument
+from ..core.clock import local_iso
 from ..core.errors import NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from .models import Blackout, BookingRuleSet
-from .present import local_iso
 from .rules import DEFAULT_OPENING, Rules, Window
 
 LIMITS = {  # field: (default, minimum, maximum)

@@ -22,14 +22,13 @@ from ..catalogue.fields import ServiceMode, Status
 from ..catalogue.listings import is_expired
 from ..catalogue.models import Clearance, Instrument
 from ..catalogue.visibility import can_see, viewer_for
-from ..core.clock import now_utc
+from ..core.clock import local_iso, now_utc
 from ..core.errors import Conflict, DomainError, InvalidState, PermissionDenied, ValidationFailed
 from ..core.money import format_fen, round_half_up_to_fen
 from ..db import db
 from . import contracts, violations
 from .models import HOLDING, Booking
 from .notify import notify, unit_operators
-from .present import local_iso
 from .rules import Check, RuleBroken, check_request, conflicts
 from .ruleset import load_rules
 

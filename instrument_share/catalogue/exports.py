@@ -2,8 +2,9 @@
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 
+from ..core.clock import local_iso
 from .fields import FIELDS
 from .models import Instrument
 from .visibility import Viewer, project, viewer_level
@@ -21,6 +22,8 @@ def _cell(name: str, value):
         return "、".join(value)
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, datetime):
+        return local_iso(value)
     if isinstance(value, date):
         return value.isoformat()
     return value

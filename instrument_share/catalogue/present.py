@@ -3,13 +3,16 @@
 import json
 from datetime import date, datetime
 
+from ..core.clock import local_iso
 from .fields import Visibility
 from .models import Instrument
 from .visibility import Viewer, project, viewer_level
 
 
 def _jsonable(value):
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return local_iso(value)
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

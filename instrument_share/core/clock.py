@@ -18,6 +18,15 @@ def freeze(at: datetime | None) -> None:
     _frozen = at.astimezone(UTC) if at is not None else None
 
 
+def local_iso(value: datetime | None) -> str | None:
+    """An instant as the API and exports show it: ISO 8601 in the platform's time zone, with its offset."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat() if value else None
+
+
 def local_today(tz_name: str | None = None):
     """Today's date in the platform's time zone (Asia/Shanghai by default)."""
     from zoneinfo import ZoneInfo

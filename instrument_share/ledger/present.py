@@ -1,6 +1,6 @@
 """Service records, ledger entries and adjustment requests as the API shows them (times local, with offset)."""
 
-from ..bookings.present import local_iso
+from ..core.clock import local_iso
 from . import disputes, entries, ratings
 from .models import AdjustmentRequest, RevenueEntry, ServiceDispute, ServiceRecord
 

@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from ..accounts.models import Organization
-from ..bookings.present import local_iso
+from ..core.clock import local_iso
 from ..db import db
 from ..ledger.models import ServiceRecord
 from .compute import format_e4

@@ -3,8 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ..bookings.present import local_iso
-from ..core.clock import now_utc
+from ..core.clock import local_iso, now_utc
 from .models import VoucherClaim
 
 

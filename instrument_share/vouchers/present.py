@@ -5,7 +5,7 @@ import json
 from sqlalchemy import select
 
 from ..accounts.policy import is_commission
-from ..bookings.present import local_iso
+from ..core.clock import local_iso
 from ..db import db
 from .compute import format_e4
 from .models import VoucherApproval, VoucherClaim, VoucherClaimSignal, VoucherEvidence
