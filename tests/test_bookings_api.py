@@ -247,6 +247,23 @@ def test_rejected_and_cancelled_bookings_free_their_time(client, w):
     assert holding == ["rejected", "cancelled", "pending"]
 
 
+
+def test_a_session_in_progress_keeps_its_time_until_its_service_is_recorded(client, w):
+    put_rules(client, w.unit, w.instrument.id, min_notice_hours=0, needs_confirmation=False)
+    op = w.unit.h("operator")
+    session = created(book(client, w.alice.headers, w.instrument.id, iso(0, "14:00"), iso(0, "16:00")))
+    w.extra["clock"].move(hours=4)  # 14:00 local, the session's start
+    expect(action(client, op, session["id"], "start"), 200)
+    body = expect(book(client, w.bob.headers, w.instrument.id, iso(0, "15:00"), iso(0, "16:00")), 409,
+                  "booking_conflict")
+    assert body["conflicts"] == [{"start": session["start"], "end": session["end"]}]
+    expect(action(client, w.alice.headers, session["id"], "cancel"), 409, "invalid_state")  # under way
+    w.extra["clock"].move(hours=1)  # finished an hour early
+    expect(api(client, "POST", f"/bookings/{session['id']}/service-record", op,
+               {"actual_start": iso(0, "14:00"), "actual_end": iso(0, "15:00")}), 201)
+    assert booking_row(session["id"]).hold_start is None
+    created(book(client, w.bob.headers, w.instrument.id, iso(0, "15:30"), iso(0, "16:00")))
+
 # ------------------------------------------------------------------------------------------------ who may book
 
 
@@ -792,6 +809,8 @@ def test_the_database_itself_refuses_an_overlapping_hold(app, w):
         db.session.add(row(at(1, "10:00"), at(1, "11:00")))
     with pytest.raises(IntegrityError), db.transaction():
         db.session.add(row(at(1, "10:30"), at(1, "11:30"), "confirmed"))
+    with pytest.raises(IntegrityError), db.transaction():
+        db.session.add(row(at(1, "10:30"), at(1, "11:30"), "in_progress"))
     with db.transaction():  # back to back, and an overlapping one that holds nothing
         db.session.add(row(at(1, "11:00"), at(1, "12:00")))
         db.session.add(row(at(1, "10:30"), at(1, "11:30"), "cancelled"))

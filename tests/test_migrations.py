@@ -360,3 +360,63 @@ def test_search_rows_that_existed_before_get_the_keys_reindexing_gives(fresh_url
                 assert found == [stored["cleared"].sort_key]
     finally:
         engine.dispose()
+
+
+# ---- sessions in progress hold their time from 3f6a0c2d9e14 on
+
+
+def test_sessions_in_progress_hold_their_time_after_migration_unless_it_was_booked_meanwhile(fresh_url):
+    from datetime import UTC, datetime, timedelta
+
+    from instrument_share.db import UTCDateTime
+
+    cfg = alembic_config(fresh_url)
+    command.upgrade(cfg, "7e1d3c9b5a28")  # when a session in progress held nothing
+    engine = make_engine(fresh_url)
+    t0 = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
+
+    def table(name, *names, times=()):
+        return sa.table(name, *(sa.column(c) for c in names), *(sa.column(c, UTCDateTime()) for c in times))
+
+    orgs = table("organizations", "id", "name", "uscc", "kind", "region_code", "dishonest", "status",
+                 times=("created_at",))
+    users = table("users", "id", "username", "email", "password_hash", "organization_id", "is_disabled",
+                  "is_org_manager", "session_version", times=("password_changed_at", "created_at"))
+    instruments = table("instruments", "id", "owner_id", "status", "name_zh", "original_value_fen",
+                        "category_code", "service_modes", times=("created_at", "updated_at"))
+    bookings = table("bookings", "id", "instrument_id", "unit_id", "organization_id", "user_id", "mode", "status",
+                     "quote_fen", "quote_basis", "late_cancellation",
+                     times=("start_at", "end_at", "hold_start", "hold_end", "created_at"))
+
+    def booking(booking_id, status, start_hours, end_hours):
+        start, end = t0 + timedelta(hours=start_hours), t0 + timedelta(hours=end_hours)
+        return {"id": booking_id, "instrument_id": 11, "unit_id": 7, "organization_id": 8, "user_id": 3,
+                "mode": "machine_time", "status": status, "quote_fen": 0, "quote_basis": "test",
+                "late_cancellation": False, "start_at": start, "end_at": end, "hold_start": start, "hold_end": end,
+                "created_at": t0}
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(orgs.insert(), [
+                {"id": 7, "name": "大学", "uscc": "12320100MB0000001X", "kind": "university", "region_code": "320100",
+                 "dishonest": False, "status": "verified", "created_at": t0},
+                {"id": 8, "name": "企业", "uscc": "91320100MA0000002X", "kind": "enterprise", "region_code": "320100",
+                 "dishonest": False, "status": "verified", "created_at": t0}])
+            conn.execute(users.insert().values(id=3, username="u", email="u@example.cn", password_hash="x",
+                                               organization_id=8, is_disabled=False, is_org_manager=False,
+                                               session_version=0, password_changed_at=t0, created_at=t0))
+            conn.execute(instruments.insert().values(id=11, owner_id=7, status="published", name_zh="液相色谱仪",
+                                                     original_value_fen=0, category_code="0105",
+                                                     service_modes="machine_time", created_at=t0, updated_at=t0))
+            conn.execute(bookings.insert(), [
+                booking(1, "in_progress", 0, 2), booking(2, "pending", 1, 2),  # its rest was booked meanwhile
+                booking(3, "in_progress", 4, 6)])
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            held = dict(conn.execute(text("SELECT id, hold_start IS NOT NULL FROM bookings")).all())
+        assert held == {1: False, 2: True, 3: True}
+        overlapping = booking(4, "pending", 5, 7)
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(bookings.insert().values(overlapping))  # the session under way holds its time
+    finally:
+        engine.dispose()

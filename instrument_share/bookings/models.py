@@ -21,7 +21,10 @@ from ..catalogue.models import Instrument
 from ..core.clock import now_utc
 from ..db import Base, UTCDateTime
 
-HOLDING = ("pending", "confirmed")  # bookings in these states hold their interval
+# Bookings in these states hold their interval (a session under way keeps the rest of its time; migration
+# 3f6a0c2d9e14 makes the database's overlap guard agree).
+HOLDING = ("pending", "confirmed", "in_progress")
+CANCELLABLE = ("pending", "confirmed")
 
 
 class BookingRuleSet(Base):
@@ -77,7 +80,7 @@ class Booking(Base):
     status: Mapped[str] = mapped_column(String(16))
     start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The interval the booking keeps from others (end plus buffer) while pending or confirmed; NULL otherwise.
+    # The interval the booking keeps from others (end plus buffer) while it holds (HOLDING); NULL otherwise.
     hold_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     samples: Mapped[int | None] = mapped_column(Integer)

@@ -27,7 +27,7 @@ from ..core.errors import Conflict, DomainError, InvalidState, PermissionDenied,
 from ..core.money import format_fen, round_half_up_to_fen
 from ..db import db
 from . import contracts, violations
-from .models import HOLDING, Booking
+from .models import CANCELLABLE, HOLDING, Booking
 from .notify import notify, unit_operators
 from .rules import Check, RuleBroken, check_request, conflicts
 from .ruleset import load_rules
@@ -251,7 +251,7 @@ def cancel(*, actor, booking: Booking, reason: str) -> Booking:
     if not (actor.organization_id == booking.organization_id or policy.is_operator_of(actor, booking.unit_id)):
         raise PermissionDenied(_("Only the booking organisation or the unit cancels this booking."))
     _relock(booking)
-    if booking.status not in HOLDING:
+    if booking.status not in CANCELLABLE:
         raise InvalidState(_("Only a pending or confirmed booking is cancelled."))
     now = now_utc()
     by_user = actor.organization_id == booking.organization_id

@@ -129,7 +129,7 @@ def record_from_booking(*, actor, booking: Booking, actual_start: datetime, actu
     record = _make(actor=actor, instrument=instrument, organization=booking.organization, mode=booking.mode,
                    actual_start=actual_start, actual_end=actual_end, samples=samples,
                    result_delivered_on=result_delivered_on, booking=booking)
-    booking.status = "completed"
+    booking.status, booking.hold_start, booking.hold_end = "completed", None, None  # the rest of the time is free
     audit.append("booking.completed", actor=actor, organization_id=booking.unit_id, object_type="booking",
                  object_id=booking.id, details={"service_record_id": record.id})
     return record

@@ -13,7 +13,7 @@ from ..api.bookings import visible_bookings
 from ..bookings import calendars, contracts, service
 from ..bookings.forms import CancelForm, ReasonForm
 from ..bookings.labels import BOOKING_STATUS_LABELS
-from ..bookings.models import HOLDING, Booking
+from ..bookings.models import CANCELLABLE, Booking
 from ..bookings.ruleset import load_rules
 from ..catalogue import policy
 from ..catalogue.present import instrument_json
@@ -105,7 +105,7 @@ def _render_detail(booking: Booking, status: int = 200, **forms):
         "bookings/detail.html", booking=booking, instrument=instrument_json(booking.instrument, viewer_for(actor)),
         is_operator=policy.is_operator_of(actor, booking.unit_id),
         is_booker=actor.organization_id == booking.organization_id, contract=contracts.contract_of(booking),
-        late=late_cancellation(booking, actor), holding=booking.status in HOLDING,
+        late=late_cancellation(booking, actor), cancellable=booking.status in CANCELLABLE,
         reject_form=forms.get("reject_form") or ReasonForm(prefix="reject"),
         cancel_form=forms.get("cancel_form") or CancelForm(prefix="cancel"),
         noshow_form=forms.get("noshow_form") or ReasonForm(prefix="noshow"),
