@@ -17,9 +17,9 @@ target_metadata = Base.metadata
 
 # Created by migrations as raw SQL because Alembic cannot describe them (see tests/test_migrations.py).
 UNMANAGED_TABLE_PREFIXES = ("instrument_fts",)
-# PostgreSQL-only indexes (GIN over to_tsvector; unique over lower(column); the search order indexes); reflected, but
-# not in the models, so autogenerate would otherwise write a migration that drops them.
-UNMANAGED_INDEX_SUFFIXES = ("_tsv", "_lower", "_order")
+# PostgreSQL-only indexes (GIN over to_tsvector; unique over lower(column); the search order and counting indexes);
+# reflected, but not in the models, so autogenerate would otherwise write a migration that drops them.
+UNMANAGED_INDEX_SUFFIXES = ("_tsv", "_lower", "_order", "_counting")
 
 
 def include_name(name, type_, parent_names) -> bool:

@@ -363,14 +363,16 @@ def _plain_sql(viewer, params, sort="newest"):
 
 
 # PostgreSQL reads the pages of a broad match by a bounded walk (catalogue/search_walk.py): with every match taken
-# as broad, the walk answers; with a walk of three rows, most pages fall back to the bitmap. Both must agree.
-PAGE_PATHS = {"sqlite": ["index"], "postgresql": ["index", "walk", "short walk"]}[BACKEND]
+# as broad, the walk answers; with a walk of three rows, most pages fall back to the bitmap. And it counts a query
+# without text on the GIN bitmap or on the columns (search.COLUMN_COUNT_SHARE). All must agree.
+PAGE_PATHS = {"sqlite": ["index"], "postgresql": ["index", "walk", "short walk", "column count"]}[BACKEND]
 
 
 def _take_path(monkeypatch, path: str) -> None:
     from instrument_share.catalogue import search, search_walk
 
-    if path == "index":
+    monkeypatch.setattr(search, "COLUMN_COUNT_SHARE", 0.0 if path == "column count" else float("inf"))
+    if path in ("index", "column count"):
         monkeypatch.setattr(search, "WALK_MARGIN", float("inf"))  # (a test catalogue is small: no walks)
     else:
         monkeypatch.setattr(search, "DENSE_TOTAL", 0)

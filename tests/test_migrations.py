@@ -63,6 +63,8 @@ UNCOMPARED_OBJECTS = {
         "ix_instrument_search_value_order": ("order index", "instrument_search"),
         "ix_instrument_search_fee_order": ("order index", "instrument_search"),
         "ix_instrument_search_name_order": ("order index", "instrument_search"),
+        # ... and the index-only count of broad text-free queries (catalogue/search.py, COLUMN_COUNT_SHARE).
+        "ix_instrument_search_counting": ("counting index", "instrument_search"),
         # ... and the generation that keys the totals each process remembers (catalogue/search_counts.py).
         "search_generation": ("sequence", None),
         "uq_users_username_lower": ("unique index", "users"),
@@ -167,6 +169,9 @@ def _exists(conn, kind: str, name: str, table: str | None) -> bool:
                         "AND schemaname = current_schema() AND indexdef LIKE 'CREATE UNIQUE INDEX%lower(%'",
         "order index": "SELECT count(*) FROM pg_indexes WHERE indexname = :n AND tablename = :tb "
                        "AND schemaname = current_schema() AND indexdef LIKE '%btree (%, instrument_id, sort_key)'",
+        "counting index": "SELECT count(*) FROM pg_indexes WHERE indexname = :n AND tablename = :tb "
+                          "AND schemaname = current_schema() AND indexdef LIKE '%btree (level, status, is_defence, "
+                          "owner_id) INCLUDE (%original_value_fen)'",
         "exclusion constraint": "SELECT count(*) FROM pg_constraint WHERE conname = :n AND contype = 'x' "
                                 "AND conrelid = to_regclass(:tb)",
         "extension": "SELECT count(*) FROM pg_extension WHERE extname = :n",

@@ -113,14 +113,16 @@ def test_a_change_not_yet_committed_is_counted_by_its_own_transaction(app, facto
         assert search.search(ANONYMOUS, search.SearchParams(q="质谱")).total == 1
 
 
-def test_a_page_is_walked_for_when_the_walk_should_hold_it_twice_over(monkeypatch):
+def test_a_page_is_walked_for_when_the_walk_should_hold_it_half_again_over(monkeypatch):
     """PostgreSQL (search._walk_pays): from DENSE_TOTAL matches; below, when the matches spread over the table would
-    fill the walk's rows twice over what the page needs; never on an unknown table size."""
+    fill the walk's rows half again over what the page needs; never on an unknown table size."""
     from instrument_share.catalogue import search, search_counts, search_walk
 
     monkeypatch.setattr(search_walk, "WALK_ROWS", 2_000)
     monkeypatch.setattr(search_counts, "table_rows", lambda: 63_000)
     assert search._walk_pays(1_551, 20)  # 49 expected in the walk, 20 wanted
+    assert search._walk_pays(1_025, 20)  # 32.5 expected
+    assert not search._walk_pays(900, 20)  # 28.6 expected
     assert not search._walk_pays(600, 20)  # 19 expected
     assert not search._walk_pays(1_551, 40)  # page 2: 40 wanted
     assert search._walk_pays(search.DENSE_TOTAL, 20)
@@ -154,3 +156,37 @@ def test_the_table_size_a_walk_is_judged_by(app, client, factory, monkeypatch):
 
         monkeypatch.setattr(search_counts, "table_rows", refused)
         assert total(client) == 2
+
+
+def test_the_share_of_rows_a_tag_expression_keeps_is_estimated_from_each_tags_share():
+    from instrument_share.catalogue.search_keys import all_of, any_of, but_not, estimated_share, tag
+
+    shares = {"见fmexperiment": 0.5, "见fy0": 0.8, "见apub": 0.6, "见adp": 0.1}
+    assert estimated_share(all_of(), shares) == 1.0  # no filter keeps every row
+    assert estimated_share(all_of(tag("fmexperiment"), tag("fy0")), shares) == pytest.approx(0.4)
+    assert estimated_share(any_of(tag("apub"), tag("adp")), shares) == pytest.approx(1 - 0.4 * 0.9)
+    assert estimated_share(but_not(tag("fy0"), [tag("fmexperiment")]), shares) == pytest.approx(0.4)
+    assert estimated_share(tag("fd江宁区"), shares) == 0.0  # not among the common tags: rare
+
+
+def test_broad_queries_without_text_are_counted_on_the_columns(app, client, factory):
+    """PostgreSQL counts a list whose filter tags most rows hold on the counting index, by the statistics of the
+    tags; a text query on the GIN index; SQLite always in FTS5. The totals are the same either way (the page paths
+    of test_catalogue_search compare them on every filter)."""
+    from sqlalchemy import text
+
+    from instrument_share.catalogue import search, search_counts
+    from instrument_share.catalogue.visibility import ANONYMOUS
+
+    unit = civilian_unit(factory)
+    for name in ("高分辨质谱仪", "飞行时间质谱仪", "液相色谱仪"):
+        published(client, unit, name_zh=name)
+    with app.test_request_context():
+        if BACKEND == "postgresql":
+            db.session.execute(text("ANALYZE instrument_search"))
+            assert search_counts.tag_shares()["见apub"] == pytest.approx(1.0)  # every row here is public
+        broad, text_query = search.SearchParams(service_mode="machine_time"), search.SearchParams(q="质谱")
+        assert search.indexed_match(ANONYMOUS, broad, []).count_on_columns is (BACKEND == "postgresql")
+        assert not search.indexed_match(ANONYMOUS, text_query, search.parse_query("质谱")).count_on_columns
+        assert search.search(ANONYMOUS, broad).total == 3 and search.search(ANONYMOUS, text_query).total == 2
+        db.session.rollback()

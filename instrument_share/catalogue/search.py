@@ -252,18 +252,30 @@ def indexed_match(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) 
     match = search_pages.Match(parts, search_keys.all_of(access, *tags))
     if postgres:
         match.ranges = partial(_range_filters, params, True)
+        match.count_on_columns = not parts and search_keys.estimated_share(
+            search_keys.all_of(*tags), search_counts.tag_shares()) >= COLUMN_COUNT_SHARE
     # What the match is made of, in index terms: the key of its remembered total (search_counts.py).
     match.total_key = (tuple(parts), search_keys.to_tsquery(match.tags), params.fee_max_fen if postgres else None,
                        params.large if postgres else None, large_threshold_fen())
     return match
 
 
+# PostgreSQL: a query without text whose filter tags are held by at least this share of all search rows (by the
+# statistics, search_counts.tag_shares) is counted on the columns: an index-only scan of the counting index
+# (migration b84d1e6f3a57) reads every row the viewer may see, 10-15 ms at 50,000 listings whatever the filters.
+# The GIN bitmap decodes the posting list of every tag and visits the heap page of every row they match (fee and
+# value ranges are tested there, so they do not narrow it): 2-5 ms for a district, 15-30 ms for a common service
+# mode or none. Measured over bench/catalogue_search.py's filters, the two cross near 0.2.
+COLUMN_COUNT_SHARE = 0.2
+
+
 # PostgreSQL: when a page is first looked for by a bounded walk (search_walk.py). From DENSE_TOTAL matches; or when,
 # spread evenly over the table's rows, the matches would fill the walk's rows WALK_MARGIN times over what the page
-# needs (a filtered list of 1,500 of 63,000 rows: 36 ms by the bitmap, 3 ms by the walk). A walk that comes back
-# short costs a few milliseconds before the bitmap answers.
+# needs (a filtered list of 1,500 of 63,000 rows: 36 ms by the bitmap, 3 ms by the walk). Half again is enough: a
+# walk expecting 30 matches for a page of 20 finds them nearly always, and one that comes back short costs 1-2 ms
+# before the bitmap answers, which costs 10-15 ms for such a match.
 DENSE_TOTAL = 2_000
-WALK_MARGIN = 2
+WALK_MARGIN = 1.5
 
 
 def _walk_pays(total: int, want: int) -> bool:
@@ -295,13 +307,19 @@ def _plain_where(viewer: Viewer, params: SearchParams, parts: list[QueryPart]) -
     return where
 
 
+def _count_rows(where: list[ColumnElement[bool]]) -> int:
+    return db.session.scalar(select(func.count()).select_from(Row).where(*where)) or 0
+
+
 def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> SearchResult:
     parts = parse_query(params.q)
     indexed = indexed_match(viewer, params, parts)
-    where = _plain_where(viewer, params, parts) if indexed is None or facets else []
+    plain = indexed is None or facets or indexed.count_on_columns
+    where = _plain_where(viewer, params, parts) if plain else []
     search_pages.plan_serially()
     if indexed is not None:
-        total = search_counts.total(indexed.total_key, lambda: search_pages.count(indexed))
+        count = partial(_count_rows, where) if indexed.count_on_columns else partial(search_pages.count, indexed)
+        total = search_counts.total(indexed.total_key, count)
         found = _indexed_page(indexed, params, parts, total)
     else:
         # The page is chosen on the narrow columns, then its rows are read: sorting whole rows, which carry the
@@ -313,7 +331,7 @@ def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> Sea
             stmt = stmt.order_by(_in_name(parts).desc(), *SORTS["newest"])
         else:
             stmt = stmt.order_by(*SORTS.get(params.sort, SORTS["newest"]))
-        total = db.session.scalar(select(func.count()).select_from(Row).where(*where)) or 0
+        total = _count_rows(where)
         found = list(db.session.scalars(stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)))
     result = SearchResult([search_keys.instrument_of(key) for key in found], total, {})
     if facets:

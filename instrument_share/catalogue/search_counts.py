@@ -28,6 +28,10 @@ READ_GENERATION = text("SELECT last_value, is_called FROM search_generation")
 ADVANCE_GENERATION = text("SELECT nextval('search_generation')")
 # The planner's estimate of the search rows, as of the last (auto)vacuum or analyze; -1 before the first.
 TABLE_ROWS = text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'instrument_search'::regclass")
+# The share of search rows holding each common tag: PostgreSQL's statistics of the tags' GIN expression (the
+# last three frequencies are the minimum, the maximum and the null share).
+TAG_SHARES = text("SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                  "WHERE schemaname = current_schema() AND tablename = 'ix_instrument_search_tags_tsv'")
 TTL_SECONDS = 60
 MAX_ENTRIES = 4096
 _CHANGED = "search_rows_changed"
@@ -80,3 +84,15 @@ def table_rows() -> int | None:
         rows = db.session.scalar(TABLE_ROWS)
         cache.put("rows", rows)
     return rows if rows is not None and rows > 0 else None
+
+
+def tag_shares() -> dict[str, float]:
+    """The share of search rows holding each common tag, as of the last (auto)analyze; read at most once a TTL per
+    process. Empty before the first analyze."""
+    cache = app_cache("search_tag_shares", 1)
+    shares = cache.get("shares", TTL_SECONDS)
+    if shares is MISSING:
+        row = db.session.execute(TAG_SHARES).first()
+        shares = dict(zip(row[0], row[1], strict=False)) if row is not None and row[0] else {}
+        cache.put("shares", shares)
+    return shares

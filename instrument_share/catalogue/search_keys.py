@@ -15,8 +15,10 @@ relevance is read in key order and stops after a page, instead of sorting every 
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from math import prod
 
 from .fields import Status, Visibility
 from .grams import index_tokens
@@ -175,6 +177,19 @@ def to_tsquery(expr: Expr) -> str:
         return f"({to_tsquery(expr.items[0])} & !{to_tsquery(expr.items[1])})"
     joiner = " & " if expr.op == "and" else " | "
     return "(" + joiner.join(to_tsquery(i) for i in expr.items) + ")"
+
+
+def estimated_share(expr: Expr, shares: Mapping[str, float]) -> float:
+    """The share of rows an expression keeps, from the share of rows holding each tag, taking tags as independent.
+    A tag absent from `shares` counts as rare (0), as the statistics list only the common ones."""
+    if expr.op == "tag":
+        return shares.get(expr.value, 0.0)
+    kept = [estimated_share(item, shares) for item in expr.items]
+    if expr.op == "and":
+        return prod(kept)
+    if expr.op == "or":
+        return 1 - prod(1 - share for share in kept)
+    return kept[0] * (1 - kept[1])  # andnot
 
 
 def access(full_units: list[int], cleared: list[int], base_level: str) -> Expr:

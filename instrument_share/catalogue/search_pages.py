@@ -72,6 +72,8 @@ class Match:
     ranges: Callable[..., list[ColumnElement[bool]]] = field(default=lambda cols: [])
     # PostgreSQL: whether the match is broad enough for a page to be read by a bounded walk (search_walk.py).
     dense: bool = False
+    # PostgreSQL: whether the total is counted on the columns rather than on the GIN bitmap (search.py).
+    count_on_columns: bool = False
     total_key: tuple = ()  # search.indexed_match
 
     def in_tier(self, part: QueryPart, in_name: bool) -> "Match":
