@@ -139,22 +139,20 @@ def commission_dashboard(viewer, today: date) -> dict:
 def _commission(viewer, today: date) -> dict:
     """City figures from the scheduler's snapshot when usable (reporting/snapshots.py); names for this viewer."""
     this_year, this_quarter = current_periods(today)
-    window = trend_window(today)
     city = snapshots.city_figures(today)
     per_instrument, per_unit = city.instrument, city.unit
     top_instruments = dict(sorted(per_instrument.items(), key=lambda kv: -kv[1].effective_minutes)[:TOP])
     return {**_as_of(city), "year": city.year, "quarter": city.quarter,
             "year_period": this_year, "quarter_period": this_quarter,
             "indicators": st.indicators(city.year),
-            "sections": [*trend_sections(st.CITY, today, months=city.months), district_section(window, city.district),
+            "sections": [*trend_sections(st.CITY, today, months=city.months), district_section(city.district),
                          _ranking(_("Top instruments (last twelve months)"), top_instruments,
                                   instrument_names(top_instruments, viewer)),
                          _ranking(_("Top units (last twelve months)"), per_unit, unit_names(per_unit))]}
 
 
-def district_section(window, per_district: dict | None = None) -> Section:
+def district_section(per_district: dict) -> Section:
     """City figures by district; undisclosed defence districts count under "Undisclosed" (statistics.py)."""
-    per_district = st.grouped("district", st.CITY, window) if per_district is None else per_district
     names = {key: key or _("Undisclosed") for key in per_district}
     return _ranking(_("Districts (last twelve months)"), per_district, names)
 
@@ -175,7 +173,7 @@ def _city(today: date) -> dict:
     return {**_as_of(city), "year": city.year, "quarter": city.quarter, "year_period": this_year,
             "quarter_period": this_quarter, "indicators": st.indicators(city.year),
             "sections": [*trend_sections(st.CITY, today, months=city.months),
-                         district_section(trend_window(today), city.district)]}
+                         district_section(city.district)]}
 
 
 def organization_dashboard(organization_id: int, viewer, today: date) -> dict:
