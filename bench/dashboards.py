@@ -44,8 +44,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     with scratch_database("dashboards", keep=args.keep) as (url, _work):
+        from sqlalchemy import select
+
         from instrument_share.db import db
         from instrument_share.reporting import snapshots
+        from instrument_share.reporting.models import StatisticsSnapshot
 
         app = make_app(url)
         with app.app_context():
@@ -61,7 +64,8 @@ def main() -> None:
             started = time.perf_counter()
             result = snapshots.refresh_due()
             job_s = time.perf_counter() - started
-        print(f"scheduler job (compute+store): {job_s:8.2f} s  ({result})", flush=True)
+            stored_bytes = sum(len(row.payload.encode()) for row in db.session.scalars(select(StatisticsSnapshot)))
+        print(f"scheduler job (compute+store): {job_s:8.2f} s  ({result}; {stored_bytes:,} bytes stored)", flush=True)
         stored_s, stored_html = first_load(url)
         print(f"first load, from the snapshot: {stored_s:8.2f} s", flush=True)
         if stored_html != live_html:

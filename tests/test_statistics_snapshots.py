@@ -89,7 +89,18 @@ def test_the_job_stores_integer_figures_without_names_equal_to_the_live_ones(app
     assert kept.year.revenue_fen == 123_456 - 1_001 and kept.year.effective_minutes == 810
     assert kept.year.rating_avg == st.Figures(rating_sum=9, rating_count=2).rating_avg  # 4.50, exact
     assert None in kept.district and "秘密区" not in kept.district  # the undisclosed district, as live
+    window = snapshots.trend_window(today)
+    for group in ("instrument", "unit"):  # only what the dashboards rank is kept
+        assert getattr(kept, group) == st.top(st.grouped(group, st.CITY, window))
     assert JOB.work() == "fresh"  # the next tick within the interval leaves it alone
+
+
+def test_a_ranking_is_the_largest_first_ties_by_key_and_at_most_n():
+    figures = {7: st.Figures(effective_minutes=60), 3: st.Figures(effective_minutes=60),
+               5: st.Figures(effective_minutes=90), 9: st.Figures(effective_minutes=10)}
+    assert list(st.top(figures, 3)) == [5, 3, 7]
+    assert list(st.top(figures, 3, by="revenue_fen")) == [3, 5, 7]  # all 0: by key
+    assert len(st.top({n: st.Figures() for n in range(st.RANKED + 5)})) == st.RANKED
 
 
 def test_dashboards_from_the_snapshot_equal_the_live_dashboards(app, factory, frozen_clock):

@@ -24,7 +24,7 @@ from . import charts, snapshots
 from . import statistics as st
 from .snapshots import current_periods, trend_window
 
-TOP = 10
+TOP = st.RANKED
 CACHE_SECONDS = 300  # city-wide figures scan every service of the year: computed at most every five minutes
 CACHE_ENTRIES = 512  # (a commission page is kept per viewer)
 
@@ -106,7 +106,7 @@ def trend_sections(scope: st.Scope, today: date, *, revenue_title: str | None = 
 
 
 def _ranking(title: str, figures: dict, names: dict, *, by: str = "effective_minutes") -> Section:
-    ranked = sorted(figures.items(), key=lambda kv: (-getattr(kv[1], by), str(kv[0])))[:TOP]
+    ranked = list(st.top(figures, TOP, by).items())
     points = [(names.get(key, str(key)), getattr(f, by)) for key, f in ranked]
     chart = charts.bar_list(title, _("The %(n)d largest by effective machine hours.", n=TOP), points,
                             lambda m: st.hours_text(m))
@@ -140,15 +140,14 @@ def _commission(viewer, today: date) -> dict:
     """City figures from the scheduler's snapshot when usable (reporting/snapshots.py); names for this viewer."""
     this_year, this_quarter = current_periods(today)
     city = snapshots.city_figures(today)
-    per_instrument, per_unit = city.instrument, city.unit
-    top_instruments = dict(sorted(per_instrument.items(), key=lambda kv: -kv[1].effective_minutes)[:TOP])
+    top_instruments, top_units = st.top(city.instrument, TOP), st.top(city.unit, TOP)
     return {**_as_of(city), "year": city.year, "quarter": city.quarter,
             "year_period": this_year, "quarter_period": this_quarter,
             "indicators": st.indicators(city.year),
             "sections": [*trend_sections(st.CITY, today, months=city.months), district_section(city.district),
                          _ranking(_("Top instruments (last twelve months)"), top_instruments,
                                   instrument_names(top_instruments, viewer)),
-                         _ranking(_("Top units (last twelve months)"), per_unit, unit_names(per_unit))]}
+                         _ranking(_("Top units (last twelve months)"), top_units, unit_names(top_units))]}
 
 
 def district_section(per_district: dict) -> Section:

@@ -2,10 +2,11 @@
 instead of aggregating every service record of the last twelve months in each web process.
 
 A snapshot holds the CITY figures the two dashboards use, for the local day it was computed for: totals of this
-year and this quarter, the months of the trend window, and the window grouped by district, instrument and unit.
-It stores integer figures keyed by ids and district names, never instrument or unit names: names go through the
-viewer's visibility at request time. The district rows depend on which defence districts are undisclosed, so the
-snapshot records that set and its district rows are used only while the set is unchanged.
+year and this quarter, the months of the trend window, and the window grouped by district and by instrument and
+unit (the ranked ones only). It stores integer figures keyed by ids and district names, never instrument or unit
+names: names go through the viewer's visibility at request time. The district rows depend on which defence
+districts are undisclosed, so the snapshot records that set and its district rows are used only while the set is
+unchanged.
 
 A snapshot is used when it is for today and younger than three refresh intervals; otherwise (fresh install, tests,
 no scheduler) the figures are computed live, exactly as the job computes them.
@@ -76,7 +77,10 @@ def compute(today: date, parts=ALL_PARTS) -> CityFigures:
         out.hidden = sorted(st.undisclosed_district_ids())
     for group in GROUPS:
         if group in parts:
-            setattr(out, group, st.grouped(group, st.CITY, window))
+            figures = st.grouped(group, st.CITY, window)
+            # The dashboards rank instruments and units: only the ranked ones are kept (a city's thousands of
+            # instruments would make the snapshot megabytes, read on every commission page).
+            setattr(out, group, figures if group == "district" else st.top(figures))
     return out
 
 

@@ -27,6 +27,7 @@ from .periods import ALL_TIME, Period
 
 GROUPS = ("instrument", "unit", "district", "month")
 BP = 10_000
+RANKED = 10  # entries of a ranking on the dashboards
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,11 @@ def _scan(stmt, model, scope: Scope):
     if scope == CITY:
         return stmt.with_hint(model.__table__, "NOT INDEXED", "sqlite")
     return stmt
+
+
+def top(figures: dict, n: int = RANKED, by: str = "effective_minutes") -> dict:
+    """The n largest figures by `by`, ties by key: the rankings the dashboards show."""
+    return dict(sorted(figures.items(), key=lambda kv: (-getattr(kv[1], by), str(kv[0])))[:n])
 
 
 def grouped(group: str | None, scope: Scope = CITY, period: Period = ALL_TIME) -> dict:
