@@ -1,6 +1,6 @@
 """The one source of the current time, so tests can freeze it."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _frozen: datetime | None = None
 
@@ -19,12 +19,21 @@ def freeze(at: datetime | None) -> None:
 
 
 def local_iso(value: datetime | None) -> str | None:
-    """An instant as the API and exports show it: ISO 8601 in the platform's time zone, with its offset."""
+    """An instant as the API and exports show it: ISO 8601 to the second in the platform's time zone, with its
+    offset (api.md: 2026-12-01T09:00:00+08:00)."""
     from zoneinfo import ZoneInfo
 
     from flask import current_app
 
-    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat() if value else None
+    if value is None:
+        return None
+    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat(timespec="seconds")
+
+
+def ceil_second(at: datetime) -> datetime:
+    """`at` rounded up to a whole second, so a moment from which something is allowed, shown to the second, is
+    never earlier than the real one."""
+    return at if at.microsecond == 0 else at.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def local_today(tz_name: str | None = None):
