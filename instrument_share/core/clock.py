@@ -1,6 +1,6 @@
 """The one source of the current time, so tests can freeze it."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 _frozen: datetime | None = None
 
@@ -28,12 +28,6 @@ def local_iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat(timespec="seconds")
-
-
-def ceil_second(at: datetime) -> datetime:
-    """`at` rounded up to a whole second, so a moment from which something is allowed, shown to the second, is
-    never earlier than the real one."""
-    return at if at.microsecond == 0 else at.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def local_today(tz_name: str | None = None):

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from ..accounts.policy import is_commission
 from ..accounts.roles import Role
 from ..audit import chain as audit
-from ..core.clock import ceil_second, now_utc
+from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from ..ledger.models import ServiceRecord
@@ -135,7 +135,8 @@ def approve(*, actor, claim: VoucherClaim) -> VoucherClaim:
         return claim
     now = now_utc()
     claim.status, claim.decided_at, claim.decided_by_id = "approved", now, actor.id
-    claim.notice_until = ceil_second(now) + timedelta(days=setting("VOUCHER_NOTICE_DAYS"))  # shown to the second
+    # From the approval's whole second, as both are shown: the period is exactly the days the notice states.
+    claim.notice_until = now.replace(microsecond=0) + timedelta(days=setting("VOUCHER_NOTICE_DAYS"))
     _record("approved", actor, claim, before, approvals=len(approvals) + 1, needed=needed,
             notice_until=claim.notice_until.isoformat())
     return claim
