@@ -36,3 +36,19 @@ def test_each_app_has_its_own_cache(app, tmp_path):
         assert ttl_cache.app_cache("search_totals", 4).get("k", 60) == 1
     with other.app_context():
         assert ttl_cache.app_cache("search_totals", 4).get("k", 60) is MISSING
+
+
+def test_get_or_compute_computes_only_a_missing_or_expired_value(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(ttl_cache.time, "monotonic", lambda: now[0])
+    cache, calls = TTLCache(max_entries=10), []
+
+    def count():
+        calls.append(1)
+        return len(calls) - 1  # 0 the first time: a falsy value is still a value
+
+    assert cache.get_or_compute("质谱", 60, count) == 0
+    now[0] += 59
+    assert cache.get_or_compute("质谱", 60, count) == 0 and len(calls) == 1
+    now[0] += 2
+    assert cache.get_or_compute("质谱", 60, count) == 1 and len(calls) == 2

@@ -314,11 +314,14 @@ def _count_rows(where: list[ColumnElement[bool]]) -> int:
 def search(viewer: Viewer, params: SearchParams, *, facets: bool = False) -> SearchResult:
     parts = parse_query(params.q)
     indexed = indexed_match(viewer, params, parts)
-    plain = indexed is None or facets or indexed.count_on_columns
-    where = _plain_where(viewer, params, parts) if plain else []
+    where = _plain_where(viewer, params, parts) if indexed is None or facets else []
     search_pages.plan_serially()
     if indexed is not None:
-        count = partial(_count_rows, where) if indexed.count_on_columns else partial(search_pages.count, indexed)
+        def count() -> int:  # (only when the total is not remembered)
+            if indexed.count_on_columns:
+                return _count_rows(where or _plain_where(viewer, params, parts))
+            return search_pages.count(indexed)
+
         total = search_counts.total(indexed.total_key, count)
         found = _indexed_page(indexed, params, parts, total)
     else:

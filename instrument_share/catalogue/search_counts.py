@@ -20,7 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ..core.ttl_cache import MISSING, app_cache
+from ..core.ttl_cache import app_cache
 from ..db import db
 
 # The sequence (migration 9c4d7e2a1f60): read as its last value and whether that was handed out.
@@ -68,31 +68,21 @@ def total(key: tuple, count: Callable[[], int]) -> int:
     if db.dialect != "postgresql" or db.session.info.get(_CHANGED):
         return count()  # (this transaction's own changes are in no generation yet)
     generation = tuple(db.session.execute(READ_GENERATION).one())
-    totals = app_cache("search_totals", MAX_ENTRIES)
-    found = totals.get((generation, key), TTL_SECONDS)
-    if found is MISSING:
-        found = count()
-        totals.put((generation, key), found)
-    return found
+    return app_cache("search_totals", MAX_ENTRIES).get_or_compute((generation, key), TTL_SECONDS, count)
 
 
 def table_rows() -> int | None:
     """About how many search rows there are (None when not yet known), read at most once a TTL per process."""
-    cache = app_cache("search_table_rows", 1)
-    rows = cache.get("rows", TTL_SECONDS)
-    if rows is MISSING:
-        rows = db.session.scalar(TABLE_ROWS)
-        cache.put("rows", rows)
+    rows = app_cache("search_table_rows", 1).get_or_compute("rows", TTL_SECONDS,
+                                                           lambda: db.session.scalar(TABLE_ROWS))
     return rows if rows is not None and rows > 0 else None
 
 
 def tag_shares() -> dict[str, float]:
     """The share of search rows holding each common tag, as of the last (auto)analyze; read at most once a TTL per
     process. Empty before the first analyze."""
-    cache = app_cache("search_tag_shares", 1)
-    shares = cache.get("shares", TTL_SECONDS)
-    if shares is MISSING:
+    def read() -> dict[str, float]:
         row = db.session.execute(TAG_SHARES).first()
-        shares = dict(zip(row[0], row[1], strict=False)) if row is not None and row[0] else {}
-        cache.put("shares", shares)
-    return shares
+        return dict(zip(row[0], row[1], strict=False)) if row is not None and row[0] else {}
+
+    return app_cache("search_tag_shares", 1).get_or_compute("shares", TTL_SECONDS, read)

@@ -4,7 +4,7 @@ recently used go first. One per Flask app (so each test's app has its own), shar
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from flask import current_app
 
@@ -25,6 +25,15 @@ class TTLCache:
                 return MISSING
             self.entries.move_to_end(key)
             return hit[0]
+
+    def get_or_compute(self, key: Hashable, max_age_seconds: float, compute: Callable[[], object]):
+        """The stored value if young enough, else compute() stored and returned (not under the lock: two threads
+        may both compute a missing value, and the later one's is kept)."""
+        value = self.get(key, max_age_seconds)
+        if value is MISSING:
+            value = compute()
+            self.put(key, value)
+        return value
 
     def put(self, key: Hashable, value) -> None:
         with self.lock:

@@ -18,7 +18,7 @@ from ..catalogue.models import Instrument
 from ..catalogue.visibility import can_see, viewer_level, visible_fields
 from ..core.clock import now_utc
 from ..core.money import format_fen
-from ..core.ttl_cache import MISSING, app_cache
+from ..core.ttl_cache import app_cache
 from ..db import db
 from . import charts, snapshots
 from . import statistics as st
@@ -35,11 +35,9 @@ def cached(key, compute: Callable[[], dict]) -> dict:
     The cache lives on the Flask app, so each app (and each test's app) has its own."""
     store = app_cache("dashboard_cache", CACHE_ENTRIES)
     key = (*key, str(get_locale()))  # chart titles and labels are in the viewer's language
-    value = store.get(key, current_app.config.get("DASHBOARD_CACHE_SECONDS", CACHE_SECONDS))
-    if value is MISSING:
-        value = {"computed_at": now_utc()} | compute()  # figures from a stored snapshot bring their own time
-        store.put(key, value)
-    return value
+    # (figures from a stored snapshot bring their own time)
+    return store.get_or_compute(key, current_app.config.get("DASHBOARD_CACHE_SECONDS", CACHE_SECONDS),
+                                lambda: {"computed_at": now_utc()} | compute())
 
 
 def instrument_names(ids, viewer) -> dict[int, str]:
