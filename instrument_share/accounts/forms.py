@@ -4,7 +4,6 @@ Fixed choices are set in __init__: WTForms 3.3 deprecates (value, label) tuples 
 """
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -18,22 +17,23 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, Regexp
 
+from ..forms import Form
 from .roles import KIND_LABELS, RELATION_LABELS, ROLE_LABELS, OrgKind, RelationKind, Role
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField(_l("User name"), validators=[DataRequired()])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     submit = SubmitField(_l("Sign in"))
 
 
-class TotpForm(FlaskForm):
+class TotpForm(Form):
     code = StringField(_l("6-digit code"), validators=[DataRequired(), Regexp(r"^\s*\d{3}\s?\d{3}\s*$",
                                                                               message=_l("6 digits"))])
     submit = SubmitField(_l("Confirm"))
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     name = StringField(_l("Enterprise name"), validators=[DataRequired(), Length(max=200)])
     uscc = StringField(_l("Unified social credit code"), validators=[DataRequired()])
     staff_count = IntegerField(_l("Staff"), validators=[Optional(), NumberRange(min=0)])
@@ -47,25 +47,25 @@ class RegisterForm(FlaskForm):
     submit = SubmitField(_l("Register"))
 
 
-class EmailForm(FlaskForm):
+class EmailForm(Form):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     submit = SubmitField(_l("Send link"))
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     password = PasswordField(_l("New password"), validators=[DataRequired()])
     confirm = PasswordField(_l("Repeat password"), validators=[EqualTo("password", message=_l("does not match"))])
     submit = SubmitField(_l("Set password"))
 
 
-class AcceptInvitationForm(FlaskForm):
+class AcceptInvitationForm(Form):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(min=3, max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     confirm = PasswordField(_l("Repeat password"), validators=[EqualTo("password", message=_l("does not match"))])
     submit = SubmitField(_l("Create my account"))
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(_l("New password"), validators=[DataRequired()])
     confirm = PasswordField(_l("Repeat new password"),
@@ -73,31 +73,31 @@ class ChangePasswordForm(FlaskForm):
     submit = SubmitField(_l("Change password"))
 
 
-class PasswordConfirmForm(FlaskForm):
+class PasswordConfirmForm(Form):
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     submit = SubmitField(_l("Turn off two-factor login"))
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
     submit = SubmitField(_l("Create token"))
 
 
-class PlainForm(FlaskForm):
+class PlainForm(Form):
     """A form with only the CSRF token, for buttons that change state."""
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     role = SelectField(_l("Role"), choices=[])
     submit = SubmitField(_l("Send invitation"))
 
 
-class GrantRoleForm(FlaskForm):
+class GrantRoleForm(Form):
     roles = SelectMultipleField(_l("Roles"))
     submit = SubmitField(_l("Grant"))
 
@@ -106,7 +106,7 @@ class GrantRoleForm(FlaskForm):
         self.roles.choices = [(r.value, ROLE_LABELS[r]) for r in Role]
 
 
-class OrgProfileForm(FlaskForm):
+class OrgProfileForm(Form):
     contact_name = StringField(_l("Contact person"), validators=[Optional(), Length(max=100)])
     contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=40)])
     contact_email = StringField(_l("Contact email"), validators=[Optional(), Email(), Length(max=254)])
@@ -119,7 +119,7 @@ class OrgProfileForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class OrgCreateForm(FlaskForm):
+class OrgCreateForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     uscc = StringField(_l("Unified social credit code"), validators=[DataRequired()])
     kind = SelectField(_l("Kind"))
@@ -134,7 +134,7 @@ class OrgCreateForm(FlaskForm):
         self.kind.choices = [(k.value, KIND_LABELS[k]) for k in OrgKind]
 
 
-class RelationForm(FlaskForm):
+class RelationForm(Form):
     other_uscc = StringField(_l("Other organisation's USCC"), validators=[DataRequired()])
     kind = SelectField(_l("Relation"))
     submit = SubmitField(_l("Add relation"))
@@ -144,7 +144,7 @@ class RelationForm(FlaskForm):
         self.kind.choices = [(k.value, RELATION_LABELS[k]) for k in RelationKind]
 
 
-class UserCreateForm(FlaskForm):
+class UserCreateForm(Form):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(min=3, max=64)])
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     organization_uscc = StringField(_l("Organisation USCC"), validators=[DataRequired()])

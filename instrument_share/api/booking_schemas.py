@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
-from .schemas import Strict
+from .schemas import Id, Strict
 
 
 class WindowIn(Strict):
@@ -34,7 +34,7 @@ class RulesIn(Strict):
 
 
 class BookingIn(Strict):
-    instrument_id: StrictInt
+    instrument_id: Id
     mode: Literal["machine_time", "sample_testing", "experiment", "statutory_testing"]
     start: StrictStr | None = None
     end: StrictStr | None = None

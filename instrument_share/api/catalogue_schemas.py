@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, StrictInt, StrictStr
 
-from .schemas import Strict
+from .schemas import Id, Strict
 
 Level = Literal["public", "registered", "cleared", "hidden"]
 
@@ -32,7 +32,7 @@ class InstrumentPatch(Strict):
 
 
 class InstrumentIn(InstrumentPatch):
-    owner_id: StrictInt | None = None
+    owner_id: Id | None = None
 
 
 class ReviewIn(Strict):
@@ -51,7 +51,7 @@ class ReasonIn(Strict):
 
 
 class ClearanceIn(Strict):
-    organization_id: StrictInt
+    organization_id: Id
     agreement_version: StrictStr
 
 
@@ -65,8 +65,8 @@ class ResourcePatch(Strict):
     contact: StrictStr | None = None
     website: StrictStr | None = None
     is_published: bool | None = None
-    instrument_ids: list[StrictInt] | None = None
+    instrument_ids: list[Id] | None = None
 
 
 class ResourceIn(ResourcePatch):
-    organization_id: StrictInt | None = None
+    organization_id: Id | None = None

@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..core.errors import DomainError
+from ..forms import Form
 from .contracts import TERM_FIELDS
-from .ruleset import LIMITS
+from .ruleset import LIMITS, QUOTA_HOURS_MAX
 from .week import WEEKDAYS
 
 HHMM = Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", message=_l("A time like 09:30."))
@@ -35,7 +35,7 @@ def sane_date(_form, field) -> None:
         raise ValidationError(_("Choose a date."))
 
 
-class TimeBookingForm(FlaskForm):
+class TimeBookingForm(Form):
     """Machine time or an experiment: a date and a start and end time (local)."""
 
     mode = SelectField(_l("Service mode"), choices=[], validate_choice=False, validators=[DataRequired()])
@@ -56,7 +56,7 @@ class TimeBookingForm(FlaskForm):
                 datetime.combine(self.date.data, _clock(self.end.data), zone))
 
 
-class SampleOrderForm(FlaskForm):
+class SampleOrderForm(Form):
     """Sample or statutory testing: a number of samples and the date the results are wanted by."""
 
     mode = SelectField(_l("Service mode"), choices=[], validate_choice=False, validators=[DataRequired()])
@@ -76,16 +76,16 @@ def check_mode(form, allowed: tuple[str, ...]) -> bool:
     return True
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
     confirm_late = HiddenField()
 
 
-class RulesForm(FlaskForm):
+class RulesForm(Form):
     """The whole rule set: opening windows per weekday, the numeric limits, confirmation, quota."""
 
     min_minutes = IntegerField(_l("Minimum length (minutes)"), validators=[InputRequired()])
@@ -96,7 +96,7 @@ class RulesForm(FlaskForm):
     buffer_minutes = IntegerField(_l("Buffer between bookings (minutes)"), validators=[InputRequired()])
     cancel_notice_hours = IntegerField(_l("Cancellation notice (hours)"), validators=[InputRequired()])
     quota_hours_per_org = IntegerField(_l("Quota of future hours per organisation (empty: none)"),
-                                       validators=[Optional(), NumberRange(min=1, max=100000)])
+                                       validators=[Optional(), NumberRange(min=1, max=QUOTA_HOURS_MAX)])
     needs_confirmation = BooleanField(_l("Requests need our confirmation"))
 
     def window_fields(self) -> list[tuple[str, list[tuple]]]:
@@ -150,7 +150,7 @@ def rules_form_data(rules: dict) -> dict:
     return data
 
 
-class BlackoutForm(FlaskForm):
+class BlackoutForm(Form):
     start_date = DateField(_l("From (date)"), validators=[InputRequired(message=_l("Choose a date.")), sane_date])
     start_time = StringField(_l("From (time)"), default="00:00", validators=[DataRequired(), HHMM],
                              render_kw={"type": "time"})
@@ -170,7 +170,7 @@ class BlackoutForm(FlaskForm):
                 datetime.combine(self.end_date.data, _clock(self.end_time.data), zone))
 
 
-class ContractTemplateForm(FlaskForm):
+class ContractTemplateForm(Form):
     service_terms = TextAreaField(_l("1. Service content"), validators=[DataRequired(), Length(max=5000)])
     ip_terms = TextAreaField(_l("2. Intellectual property"), validators=[DataRequired(), Length(max=5000)])
     confidentiality_terms = TextAreaField(_l("3. Confidentiality"), validators=[DataRequired(), Length(max=5000)])

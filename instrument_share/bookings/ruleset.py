@@ -24,6 +24,7 @@ LIMITS = {  # field: (default, minimum, maximum)
     "buffer_minutes": (0, 0, 24 * 60),
     "cancel_notice_hours": (24, 0, 24 * 60),
 }
+QUOTA_HOURS_MAX = 100_000  # future hours per organisation; far beyond any real quota, and within an INTEGER column
 
 
 def _windows(raw: list[dict]) -> tuple[Window, ...]:
@@ -116,8 +117,9 @@ def set_rules(*, actor, instrument: Instrument, payload: dict) -> None:
             errors[name] = _("a whole number from %(low)d to %(high)d", low=low, high=high)
         values[name] = value
     quota = payload.get("quota_hours_per_org")
-    if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or quota < 1):
-        errors["quota_hours_per_org"] = _("a whole number of hours, at least 1, or null")
+    if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int)
+                              or not 1 <= quota <= QUOTA_HOURS_MAX):
+        errors["quota_hours_per_org"] = _("a whole number of hours from 1 to %(high)d, or null", high=QUOTA_HOURS_MAX)
     confirm = payload.get("needs_confirmation", True)
     if not isinstance(confirm, bool):
         errors["needs_confirmation"] = _("true or false")

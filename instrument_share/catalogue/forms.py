@@ -8,7 +8,6 @@ import re
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -23,6 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core.money import yuan_to_fen
+from ..forms import Form
 from .fields import FIELDS, FIELDS_BY_NAME, RESTRICTABLE, SERVICE_MODE_LABELS, VISIBILITY_LABELS, Visibility
 from .resources import KIND_LABELS, ResourceKind
 
@@ -80,7 +80,7 @@ def _instrument_field(f):
     return StringField(f.label, validators=[*required, Length(max=f.max_length)])
 
 
-class _InstrumentFormBase(FlaskForm):
+class _InstrumentFormBase(Form):
     submit = SubmitField(_l("Save"))
 
     def setup(self, categories, current_code: str | None = None) -> "_InstrumentFormBase":
@@ -143,15 +143,15 @@ def normalised(name: str, value):
     return value
 
 
-class ReasonRequiredForm(FlaskForm):
+class ReasonRequiredForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=1000)])
 
 
-class SuspendForm(FlaskForm):
+class SuspendForm(Form):
     reason = TextAreaField(_l("Reason for suspending"), validators=[Optional(), Length(max=1000)])
 
 
-class _ReviewFormBase(FlaskForm):
+class _ReviewFormBase(Form):
     result = RadioField(_l("Result"), choices=[], validators=[DataRequired()])
     comment = TextAreaField(_l("Comment (required when the review fails)"), validators=[Length(max=2000)])
     submit = SubmitField(_l("Record the review"))
@@ -174,13 +174,13 @@ ReviewForm = type("ReviewForm", (_ReviewFormBase,), {
     for name in RESTRICTABLE})
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(Form):
     approval_no = StringField(_l("Approval document number"), validators=[DataRequired(), Length(max=100)])
     valid_until = DateField(_l("Valid until"), validators=[Optional()])
     submit = SubmitField(_l("Approve"))
 
 
-class ClearanceForm(FlaskForm):
+class ClearanceForm(Form):
     organization_uscc = StringField(_l("Organisation's unified social credit code"),
                                     validators=[DataRequired(), Length(max=18)])
     agreement_version = StringField(_l("Confidentiality agreement version"),
@@ -188,7 +188,7 @@ class ClearanceForm(FlaskForm):
     submit = SubmitField(_l("Clear this organisation"))
 
 
-class ResourceForm(FlaskForm):
+class ResourceForm(Form):
     kind = SelectField(_l("Kind"), choices=[], validators=[DataRequired()])
     name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=200)])
     name_en = StringField(_l("Name (English)"), validators=[Optional(), Length(max=200)])
@@ -216,13 +216,13 @@ class ResourceForm(FlaskForm):
         return values
 
 
-class CategoryNameForm(FlaskForm):
+class CategoryNameForm(Form):
     name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=100)])
     name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=100)])
     submit = SubmitField(_l("Save"))
 
 
-class CategoryAddForm(FlaskForm):
+class CategoryAddForm(Form):
     parent_code = SelectField(_l("Class"), choices=[], validators=[DataRequired()])
     code = StringField(_l("Code (4 digits, starting with the class code)"),
                        validators=[DataRequired(), Regexp(r"^\d{4}$", message=_l("4 digits"))])

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
+from ..accounts.models import Organization
 from ..accounts.roles import OrgStatus, Role
 from ..audit import chain as audit
 from ..core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -91,6 +92,8 @@ def create(*, actor, values: dict, organization_id: int | None = None) -> Resour
     organization_id = actor.organization_id if organization_id is None else organization_id
     if not can_edit(actor, organization_id):
         raise PermissionDenied(_("Only the unit's operators or the system administrator list its resources."))
+    if db.session.get(Organization, organization_id) is None:  # the system administrator names the unit
+        raise ValidationFailed(_("No such organisation."), fields={"organization_id": _("unknown organisation")})
     cleaned = _values(values, partial=False)
     resource = Resource(organization_id=organization_id, **cleaned)
     resource.instruments = _instruments(values.get("instrument_ids"), organization_id)

@@ -6,18 +6,18 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..bookings.forms import HHMM, sane_date
 from ..core.money import yuan_to_fen
+from ..forms import Form
 
 TIME_REQUIRED = _l("A time like 09:30.")
 DATE_REQUIRED = _l("Choose a date.")
 
 
-class ServiceTimesForm(FlaskForm):
+class ServiceTimesForm(Form):
     """Actual start and end (local), samples processed, result delivered: a service from a booking."""
 
     start_date = DateField(_l("Actual start date"), validators=[InputRequired(message=DATE_REQUIRED), sane_date])
@@ -43,7 +43,7 @@ class StandaloneRecordForm(ServiceTimesForm):
     mode = SelectField(_l("Service mode"), choices=[], validators=[DataRequired()])
 
 
-class EntryForm(FlaskForm):
+class EntryForm(Form):
     kind = SelectField(_l("Kind"), choices=[])
     direction = SelectField(_l("Direction (adjustments)"), choices=[], validators=[Optional()])
     amount = StringField(_l("Amount (yuan)"), validators=[DataRequired(message=_l("Give the amount."))])
@@ -70,19 +70,19 @@ class EntryForm(FlaskForm):
         self.amount_fen = fen
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(Form):
     """Only the CSRF token: approving needs no input."""
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(message=_l("Give the reason.")), Length(max=2000)])
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     answer = TextAreaField(_l("Answer"), validators=[DataRequired(message=_l("Give the answer.")), Length(max=2000)])
 
 
-class RatingForm(FlaskForm):
+class RatingForm(Form):
     score = SelectField(_l("Score"), coerce=int, choices=[])
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
 

@@ -2,13 +2,13 @@
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core.money import yuan_to_fen
+from ..forms import Form
 
 VOUCHER_MODES = ("machine_time", "sample_testing", "experiment")
 
@@ -27,7 +27,7 @@ def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").replace(",", "\n").splitlines() if line.strip()]
 
 
-class ClaimForm(FlaskForm):
+class ClaimForm(Form):
     """A new claim: the policy and the enterprise's own service records."""
 
     policy_id = SelectField(_l("Policy"), coerce=int, choices=[], validators=[InputRequired()])
@@ -35,17 +35,17 @@ class ClaimForm(FlaskForm):
                                     validators=[DataRequired(message=_l("Choose at least one service record."))])
 
 
-class LinesForm(FlaskForm):
+class LinesForm(Form):
     record_ids = MultiCheckboxField(_l("Service records"), coerce=int, choices=[],
                                     validators=[DataRequired(message=_l("Choose at least one service record."))])
 
 
-class EvidenceForm(FlaskForm):
+class EvidenceForm(Form):
     file = FileField(_l("Payment proof, invoice or contract (PDF or image)"),
                      validators=[FileRequired(message=_l("Choose a file."))])
 
 
-class SubmitForm(FlaskForm):
+class SubmitForm(Form):
     contract_nos = TextAreaField(_l("Contract numbers (one per line)"), validators=[Optional(), Length(max=5000)])
     invoice_nos = TextAreaField(_l("Invoice numbers (one per line)"), validators=[Optional(), Length(max=5000)])
 
@@ -53,12 +53,12 @@ class SubmitForm(FlaskForm):
         return _lines(self.contract_nos.data), _lines(self.invoice_nos.data)
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(message=_l("Give the reason.")),
                                                      Length(max=1000)])
 
 
-class PayForm(FlaskForm):
+class PayForm(Form):
     paid_on = DateField(_l("Paid on"), validators=[InputRequired(message=_l("Choose a date.")), sane_date])
     payment_ref = StringField(_l("Payment reference"), validators=[DataRequired(), Length(max=100)])
 
@@ -80,7 +80,7 @@ class YuanField(StringField):
             raise ValidationError(_("An amount in yuan with at most two decimals."))
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(Form):
     """A year's policy, or a new version of it (supersedes_id): amounts in yuan, rates in basis points."""
 
     supersedes_id = HiddenField()

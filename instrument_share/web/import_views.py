@@ -7,7 +7,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, send_file,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, HiddenField, SubmitField
 from wtforms.validators import DataRequired, Regexp
@@ -17,19 +16,20 @@ from ..catalogue.fields import FIELDS
 from ..core.errors import DomainError
 from ..db import db
 from ..files.store import store
+from ..forms import Form
 from .helpers import show_error
 
 bp = Blueprint("catalogue_import", __name__, url_prefix="/provider/instruments/import")
 REPORT_LIMIT = 1000  # problems shown on the page; the count says how many there are in all
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     file = FileField(_l("Catalogue file (CSV or XLSX)"), validators=[
         FileRequired(_l("Choose a file.")), FileAllowed(["csv", "xlsx"], _l("Only CSV or XLSX files."))])
     submit = SubmitField(_l("Check the file"))
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     file_id = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,18}$")])
     publish = BooleanField(_l("Publish at once"))
     submit = SubmitField(_l("Import"))

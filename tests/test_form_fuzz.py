@@ -1,0 +1,185 @@
+"""Bad posts to every state-changing HTML route: never a 5xx, never a stack trace.
+
+The routes come from the URL map (every POST outside /api/), so a new form is fuzzed as soon as it exists. Each is
+posted by a principal who may use it (FORM_USERS, by blueprint with a few exceptions; a route of an undeclared
+blueprint fails the test), signed in through the login form, with a valid CSRF token and FUZZ_EXAMPLES sets of
+field values. The field names are the form's own: the names the view looks up in the posted data are recorded
+(a request class whose form dictionary notes every lookup) and later examples draw from them, next to random names.
+Values are empty, huge, unicode, control characters, negative and enormous numbers, impossible dates, files where
+text is expected, and keys sent twice.
+"""
+
+import io
+import itertools
+
+from flask import Request
+from hypothesis import given
+from hypothesis import strategies as st
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.routing import AnyConverter, IntegerConverter
+
+from .factories import csrf_from, sign_in
+from .fuzz_support import EXAMPLES, Tally, World, build_world, fuzz_settings, id_strategy, table_for
+
+# Who posts each route: by blueprint, with exceptions by endpoint. Sign-in, registration, password reset and the
+# language switch are for people who are not signed in.
+FORM_USERS = {
+    "auth": "anonymous", "main": "anonymous",
+    "admin": "system_admin", "categories": "system_admin",
+    "org": "org_manager", "profile": "sme_user", "calendars": "sme_user", "notifications": "sme_user",
+    "book": "sme_user", "vouchers": "sme_user",
+    "provider": "provider_operator", "booking_admin": "provider_operator", "catalogue_import": "provider_operator",
+    "bookings": "provider_operator", "ledger": "provider_operator", "adjustments": "provider_operator",
+    "resources": "provider_operator",
+    "approver": "defence_approver", "clearances": "defence_operator",
+    "voucher_audit": "commission_auditor", "reports": "commission_officer",
+}
+FORM_USERS_BY_ENDPOINT = {
+    "approver.approve": "authority_approver", "approver.revoke": "authority_approver",
+    "bookings.cancel": "sme_user", "ledger.dispute": "sme_user", "ledger.rate": "sme_user",
+    "voucher_audit.pay": "commission_officer", "voucher_audit.new_policy": "commission_officer",
+}
+
+LOOKED_UP: set[str] = set()  # the names views asked the posted data for, during the current request
+
+
+class RecordingMultiDict(ImmutableMultiDict):
+    """The posted form (and query) as a view sees it, noting every name it asks for."""
+
+    def __contains__(self, key):
+        LOOKED_UP.add(key)
+        return super().__contains__(key)
+
+    def get(self, key, default=None, type=None):
+        LOOKED_UP.add(key)
+        return super().get(key, default, type)
+
+    def getlist(self, key, type=None):
+        LOOKED_UP.add(key)
+        return super().getlist(key, type)
+
+    def __getitem__(self, key):
+        LOOKED_UP.add(key)
+        return super().__getitem__(key)
+
+
+class RecordingRequest(Request):
+    parameter_storage_class = RecordingMultiDict
+
+
+NUMBERS = ["0", "-1", "1.5", "1e309", "NaN", "-0", "2147483648", "9223372036854775808", "1" + "0" * 30, "9" * 400,
+           "0x10", "1,000", "１２"]
+DATES = ["2026-02-30", "2026-13-01", "0000-00-00", "0001-01-01", "9999-12-31", "99999-01-01", "2026-12-02",
+         "2026-12-02T10:00", "24:00", "25:61", "10:00", "-10:00", "12/02/2026"]
+TEXTS = ["", " ", "\t\r\n", "\x00", "a\x00b", "\x1b[31m", "\u202e\u200b", "😀" * 20, "名" * 300,
+         "<script>alert(1)</script>", "' OR 1=1 --", "%00", "../../etc/passwd", "None", "true", "[]", "{}",
+         "sme_user", "system_admin", "machine_time", "platform", "approve", "zh", "en", "91320100MA1W9XYZ3K"]
+VALUES = st.one_of(st.sampled_from(NUMBERS + DATES + TEXTS), st.text(max_size=30),
+                   st.integers(min_value=-(2**70), max_value=2**70).map(str),
+                   st.integers(min_value=5_000, max_value=300_000).map(lambda n: "x" * n))
+FILES = st.tuples(st.binary(max_size=2000).map(io.BytesIO), st.sampled_from(
+    ["proof.pdf", "", "../../x.xlsx", "名.xlsx", "a" * 300 + ".csv", "x.exe"]))
+
+
+def test_every_form_route_survives_bad_posts(app, client, factory, frozen_clock):
+    world = build_world(app, factory, client)
+    app.request_class = RecordingRequest
+    routes = form_routes(app)
+    assert len(routes) > 60
+    undeclared = sorted(rule.endpoint for rule in routes if principal(rule.endpoint) is None)
+    assert not undeclared, f"say who posts these routes in FORM_USERS (test_form_fuzz.py): {undeclared}"
+    sessions = Sessions(app, world)
+    tally = Tally("Form fuzz")
+    for rule in routes:
+        fuzz(rule, sessions, world, tally)
+    tally.report()
+    assert tally.server_errors == 0 and not tally.failures, "\n\n".join(tally.failures[:20])
+
+
+def form_routes(app) -> list:
+    return sorted((r for r in app.url_map.iter_rules() if "POST" in (r.methods or ())
+                   and not r.rule.startswith("/api/")), key=lambda r: r.rule)
+
+
+def principal(endpoint: str) -> str | None:
+    return FORM_USERS_BY_ENDPOINT.get(endpoint) or FORM_USERS.get(endpoint.split(".")[0])
+
+
+class Sessions:
+    """A signed-in test client and its CSRF token per principal; signed in again when a post signed it out."""
+
+    def __init__(self, app, world: World):
+        self.app, self.world, self.clients, self.tokens = app, world, {}, {}
+
+    def get(self, name: str):
+        if name not in self.clients:
+            client = self.app.test_client()
+            persona = self.world.personas[name]
+            if persona.user is not None:
+                sign_in(client, self.world.factory, persona.user)
+            page = client.get("/profile/" if persona.user else "/login")
+            assert page.status_code == 200, (name, page.status_code)
+            self.clients[name], self.tokens[name] = client, csrf_from(page.get_data(as_text=True))
+        return self.clients[name], self.tokens[name]
+
+    def check(self, name: str, response) -> None:
+        """A redirect to the sign-in page means a post took the session (or the account) away: start again."""
+        if self.world.personas[name].user and response.status_code in (302, 303) and \
+                response.location.startswith("/login"):
+            self.world.heal(self.world.personas[name])
+            del self.clients[name]
+
+
+def path_strategy(rule, world: World):
+    parts = {}
+    for name in sorted(rule.arguments):
+        converter = rule._converters[name]
+        if isinstance(converter, AnyConverter):
+            parts[name] = st.sampled_from(sorted(converter.items))
+        elif isinstance(converter, IntegerConverter) or table_for(name):
+            parts[name] = id_strategy(world, name)
+        else:
+            parts[name] = st.sampled_from(world.strings.get(name, [])) | st.text(
+                st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=20)
+    return st.fixed_dictionaries(parts)
+
+
+def fuzz(rule, sessions: Sessions, world: World, tally: Tally) -> None:
+    """First a quarter of the inputs with random names, noting the names the view asks for; then the rest with
+    those names (a strategy must not change while Hypothesis runs it)."""
+    name = principal(rule.endpoint)
+    known: set[str] = set()
+    first = max(2, EXAMPLES // 4)
+    for names, examples in (((), first), (None, max(EXAMPLES - first, 1))):
+        fields = sorted(known) if names is None else []
+        keys = st.sampled_from(fields) | st.text(max_size=12) if fields else st.text(max_size=12)
+        forms = st.dictionaries(keys, VALUES | st.lists(VALUES, min_size=2, max_size=3) | FILES,
+                                max_size=max(len(fields) + 1, 3))
+
+        @fuzz_settings(examples)
+        @given(args=path_strategy(rule, world), form=forms)
+        def run(args, form):
+            path = world.client.application.url_map.bind("localhost").build(rule.endpoint, args, method="POST")
+            client, token = sessions.get(name)
+            form = form | {key: token for key in known if key.endswith("csrf_token")} | {"csrf_token": token}
+            LOOKED_UP.clear()
+            tally.tried[rule.endpoint] += 1
+            try:
+                response = client.post(path, data=form)
+            except Exception as exc:  # escaped the app's error handlers
+                tally.statuses[500] += 1
+                tally.failures.append(f"POST {path} as {name} raised {exc!r}; form: {_short(form)}")
+                return
+            tally.statuses[response.status_code] += 1
+            body = response.get_data(as_text=True)
+            if response.status_code >= 500 or "Traceback" in body or 'File "/' in body:
+                tally.failures.append(f"POST {path} as {name}: {response.status_code}; form: {_short(form)}")
+            known.update(LOOKED_UP)
+            sessions.check(name, response)
+
+        run()
+
+
+def _short(form: dict) -> str:
+    return repr({k: (v if len(repr(v)) < 200 else repr(v)[:200] + "...") for k, v in itertools.islice(
+        form.items(), 20)})
