@@ -8,8 +8,9 @@ fuzzer acts as. Fuzzed calls may still change those people (revoke a token, remo
 
 Budget: FUZZ_EXAMPLES inputs per operation (API) or route (forms), 12 by default so the two files stay well within
 the suite's time; `scripts/fuzz.py --examples N` runs the same tests with more. Generation is derandomised (the same
-inputs every run, so a failure is reproduced by running the test again) unless FUZZ_SEED picks another seed; the
-Hypothesis example database is off (nothing is written next to the repository).
+inputs every run, so a failure is reproduced by running the test again; FUZZ_ONLY=part,part narrows the run to the
+operations or routes whose name contains one of the parts) unless FUZZ_SEED picks another seed; the Hypothesis
+example database is off (nothing is written next to the repository).
 """
 
 import os
@@ -23,7 +24,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from instrument_share.accounts import users
+from instrument_share.accounts import auth, users
 from instrument_share.accounts.models import Organization, RoleGrant, User
 from instrument_share.accounts.roles import OrgStatus, Role
 from instrument_share.bookings import ruleset
@@ -38,6 +39,11 @@ from .voucher_workflow_support import draft_claim, service, submitted_claim, vou
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 SEED = os.environ.get("FUZZ_SEED", "")
+ONLY = [part for part in os.environ.get("FUZZ_ONLY", "").split(",") if part]  # to reproduce one operation's failure
+
+
+def selected(name: str) -> bool:
+    return not ONLY or any(part in name for part in ONLY)
 
 # Ids that name nothing: 0, numbers far above the world's, the 32- and 64-bit edges (negative ids do not match an
 # <int:...> route at all, which the raw fuzzing of test_api_errors covers).
@@ -90,6 +96,7 @@ class World:
             user = db.session.get(User, persona.user.id)
             user.is_disabled = False
             user.locked_until = None
+            user.totp_last_step = None  # the clock is frozen: signing in again reuses the same code
             held = {g.role for g in user.role_grants}
             for role in persona.roles:
                 if role.value not in held:
@@ -158,8 +165,10 @@ def build_world(app, factory: Factory, client) -> World:
                                                   "reason": "年度维护"}]})
         resources.create(actor=db.session.merge(unit.operator), values={
             "kind": "testing_centre", "name_zh": "分析测试中心", "instrument_ids": [vw.instrument.id]})
-        users.invite(actor=db.session.merge(manager), org=db.session.merge(sme), email="new@example.cn",
-                     role="sme_user")
+        invitation = users.invite(actor=db.session.merge(manager), org=db.session.merge(sme),
+                                  email="new@example.cn", role="sme_user")
+        auth.request_password_reset(victims[2].email)
+    reset_link = factory.link_from_mail(victims[2].email, "password/reset/")
 
     # Bookings: pending, confirmed, a sample order (the clock is Tuesday 2026-12-01 10:00 local).
     sme_headers = personas["sme_user"].headers()
@@ -198,7 +207,7 @@ def build_world(app, factory: Factory, client) -> World:
     world.ids["_persona_users"] = sorted(persona_ids)
     assert pending.id in world.ids["organizations"] and other_unit.id in world.ids["organizations"]
     world.strings = {"role": [r.value for r in Role], "code": ["01", "0101", "99"],
-                     "action": [], "token": ["no-such-token"]}
+                     "token": [invitation.secret, reset_link.rsplit("/", 1)[-1]]}  # an invitation, a reset
     return world
 
 
@@ -241,7 +250,12 @@ class Tally:
     title: str
     tried: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
+    by_operation: dict[str, Counter] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+
+    def answered(self, operation: str, status: int) -> None:
+        self.statuses[status] += 1
+        self.by_operation.setdefault(operation, Counter())[status] += 1
 
     @property
     def server_errors(self) -> int:
@@ -250,10 +264,15 @@ class Tally:
     def report(self, out=None) -> str:
         width = max((len(k) for k in self.tried), default=10)
         lines = [f"\n{self.title}: inputs tried per operation"]
-        lines += [f"  {name:<{width}}  {n:5d}" for name, n in sorted(self.tried.items())]
-        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items()))
+        lines += [f"  {name:<{width}}  {n:5d}  ({_statuses(self.by_operation.get(name, Counter()))})"
+                  for name, n in sorted(self.tried.items())]
         lines.append(f"{self.title}: {sum(self.tried.values())} inputs over {len(self.tried)} operations; "
-                     f"statuses {statuses}; 5xx: {self.server_errors}; failures: {len(self.failures)}")
+                     f"statuses {_statuses(self.statuses)}; 5xx: {self.server_errors}; "
+                     f"failures: {len(self.failures)}")
         text = "\n".join(lines)
         print(text, file=out or sys.stdout, flush=True)
         return text
+
+
+def _statuses(counts: Counter) -> str:
+    return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items()))

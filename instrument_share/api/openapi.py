@@ -44,6 +44,8 @@ def build_document() -> dict:
                     ("404", "Absent or not visible"), ("409", "Conflict with current state"),
                     ("422", "Invalid values"))},
         }
+        if op.body is not None or op.upload is not None:
+            entry["responses"]["413"] = {"description": "Body too large"} | error_ref
         if op.body is not None:
             schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, definition in schema.pop("$defs", {}).items():
@@ -52,6 +54,10 @@ def build_document() -> dict:
             entry["requestBody"] = {"required": op.method != "POST" or op.auth != "basic",
                                     "content": {"application/json": {"schema": {
                                         "$ref": f"#/components/schemas/{op.body.__name__}"}}}}
+        if op.upload is not None:
+            entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": [op.upload],
+                "properties": {op.upload: {"type": "string", "format": "binary"}}}}}}
         if op.auth == "required":
             entry["security"] = [{"bearer": []}]
         elif op.auth == "basic":

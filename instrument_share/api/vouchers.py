@@ -87,7 +87,7 @@ def update_claim(claim_id: int):
 
 
 @operation("/voucher-claims/<int:claim_id>/evidence", "POST", "Upload one evidence file (multipart, field "
-           "\"file\")", tag="vouchers", status=201)
+           "\"file\")", tag="vouchers", status=201, upload="file")
 def add_evidence(claim_id: int):
     actor = require_user()
     files = [f for values in request.files.listvalues() for f in values]
