@@ -152,7 +152,7 @@ def send(case, persona_name: str, world: World, tally: Tally) -> None:
     except (AssertionError, FailureGroup) as failure:  # FailureGroup: schemathesis' checks (a BaseExceptionGroup)
         tally.failures.append(f"{label} as {persona_name}: {failure}\nrequest: {request}")
     if persona is not None and response.status_code == 401 and _error(response) == "invalid_token":
-        world.heal(persona)  # a fuzzed call revoked its token or disabled it: give it back
+        world.heal(persona)  # a fuzzed call revoked its token, disabled it or suspended its organisation
 
 
 def _error(response) -> str | None:

@@ -13,12 +13,14 @@ import io
 import itertools
 
 from flask import Request
+from flask_wtf import FlaskForm
 from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import AnyConverter, IntegerConverter
 
 from instrument_share.accounts.roles import Role
+from instrument_share.forms import Form
 
 from .factories import csrf_from, login, sign_in
 from .fuzz_support import EXAMPLES, Persona, Tally, World, build_world, fuzz_settings, id_strategy, selected
@@ -106,6 +108,17 @@ def test_every_form_route_survives_bad_posts(app, client, factory, frozen_clock)
     assert tally.server_errors == 0 and not tally.failures, "\n\n".join(tally.failures[:20])
 
 
+def test_every_form_derives_from_the_base_that_keeps_files_out_of_text_fields(app):
+    def below(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from below(sub)
+
+    forms = [cls for cls in below(FlaskForm) if cls.__module__.startswith("instrument_share.")]
+    assert len(forms) > 40
+    assert not [f"{cls.__module__}.{cls.__name__}" for cls in forms if not issubclass(cls, Form)]
+
+
 def form_routes(app) -> list:
     return sorted((r for r in app.url_map.iter_rules() if "POST" in (r.methods or ())
                    and not r.rule.startswith("/api/")), key=lambda r: r.rule)
@@ -147,14 +160,15 @@ class Sessions:
         return page
 
     def check(self, name: str, response) -> None:
-        """Start again when a post took the session away (signed out, or sent to the sign-in page because the
-        account or its organisation was changed)."""
+        """Start again when a post took the session away: signed out, or refused (401) or sent to the sign-in page
+        because the account or its organisation was changed by an earlier post."""
         if self.world.personas[name].user is None:
             return
         with self.clients[name].session_transaction() as session:
             kept = "pending_login" in session if name in HALF_SIGNED_IN else "_user_id" in session
-        if not kept or (response.status_code in (302, 303) and response.location.startswith("/login")
-                        and response.location != HALF_SIGNED_IN.get(name)):
+        if not kept or response.status_code == 401 or (
+                response.status_code in (302, 303) and response.location.startswith("/login")
+                and response.location != HALF_SIGNED_IN.get(name)):
             self.world.heal(self.world.personas[name])
             del self.clients[name]
 
@@ -201,7 +215,9 @@ def fuzz(rule, sessions: Sessions, world: World, tally: Tally) -> None:
                 return
             tally.answered(rule.endpoint, response.status_code)
             body = response.get_data(as_text=True)
-            response.close()  # closes the request body too (spooled to a temporary file when large)
+            # A large body is a temporary file, which the test client leaves open when it follows no redirect.
+            response.close()
+            response.request.input_stream.close()
             if response.status_code >= 500 or "Traceback" in body or 'File "/' in body:
                 tally.failures.append(f"POST {path} as {name}: {response.status_code}; form: {_short(form)}")
             known.update(LOOKED_UP)
