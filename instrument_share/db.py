@@ -26,6 +26,14 @@ NAMING_CONVENTION = {
 MAX_ID = 2**31 - 1
 
 
+def id_from_text(raw: str | None) -> int | None:
+    """The id a text (a query argument, a hidden field) names, or None: only ASCII digits (str.isdigit takes ² and
+    ١٢٣, which int() refuses or reads) and within MAX_ID."""
+    if raw and raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID)) and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

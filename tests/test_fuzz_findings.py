@@ -101,3 +101,50 @@ def test_a_file_posted_as_a_text_field_is_shown_as_invalid(client, factory, path
     response = client.post(path, data={field: _upload(), "csrf_token": token})
     assert response.status_code == 422
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- found by the long runs (scripts/fuzz.py)
+
+UNICODE_DIGITS = ["١٢٣٤٥٦", "²²²²²²", "１２３４５６"]  # str.isdigit() says yes to all three; int() and compare_digest
+# do not take them all
+
+
+@pytest.mark.parametrize("code", UNICODE_DIGITS)
+def test_a_two_factor_code_in_other_digits_is_wrong_not_500(client, factory, code):
+    import base64
+
+    from .factories import PASSWORD
+
+    user = factory.user(roles=(Role.sme_user,), totp=True)
+    credentials = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
+    response = client.post("/api/v1/tokens", json={"totp": code}, headers={"Authorization": f"Basic {credentials}"})
+    assert_error_shape(response, 401)
+    assert login(client, user.username).location == "/login/totp"
+    token = csrf_from(client.get("/login/totp").get_data(as_text=True))
+    response = client.post("/login/totp", data={"code": code, "csrf_token": token})
+    assert response.status_code == 200 and "/login" not in (response.location or "")
+
+
+@pytest.mark.parametrize("raw", ["²", "99999999999", "1" * 30])
+def test_a_superseded_policy_id_that_names_nothing_is_refused(client, factory, raw):
+    commission = factory.org("commission")
+    officer = factory.user(commission, (Role.commission_officer,), totp=True)
+    sign_in(client, factory, officer)
+    page = client.get(f"/vouchers/policies/new?supersedes={raw}")
+    assert page.status_code == 200
+    response = client.post(f"/vouchers/policies/new?supersedes={raw}", data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "supersedes_id": raw, "year": "2026",
+        "valid_from": "2026-01-01", "valid_to": "2026-12-31", "budget": "1000000", "rate_bp": "5000",
+        "enterprise_annual_cap": "300000", "min_claim": "0", "eligible_modes": ["machine_time"],
+        "provider_region_prefixes": "3201", "claimant_region_prefixes": "3201", "sme_max_staff": "500",
+        "sme_max_revenue": "200000000", "sme_max_assets": "200000000"})
+    assert response.status_code == 422
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("file_id", [str(MAX_ID + 1), "9" * 18])
+def test_an_import_file_id_no_column_holds_is_not_found(client, factory, unit, file_id):
+    sign_in(client, factory, unit.operator)
+    token = csrf_from(client.get("/provider/instruments/import").get_data(as_text=True))
+    response = client.post("/provider/instruments/import/confirm", data={"file_id": file_id, "csrf_token": token})
+    assert response.status_code == 404

@@ -71,7 +71,7 @@ def totp_uri(secret: str, username: str) -> str:
 def totp_step(secret: str, code: str, *, last_step: int | None, at) -> int | None:
     """Return the time step a code belongs to (±1 step of drift), or None; a step already used is refused."""
     code = (code or "").strip().replace(" ", "")
-    if not (len(code) == 6 and code.isdigit()):
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):  # isdigit alone takes ² and ١٢٣
         return None
     totp = pyotp.TOTP(secret)
     now_step = int(at.timestamp()) // totp.interval

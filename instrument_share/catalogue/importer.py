@@ -17,7 +17,7 @@ from ..audit import chain as audit
 from ..audit.models import AuditEntry
 from ..core.clock import now_utc
 from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from ..db import db
+from ..db import MAX_ID, db
 from ..files.models import StoredFile
 from ..files.store import store
 from . import policy, search
@@ -211,7 +211,7 @@ def _imported_before(unit: Organization, sha256: str) -> bool:
 
 def stored_import_file(unit: Organization, file_id: int) -> StoredFile:
     """An uploaded catalogue file of this unit, or 404 (another unit's files are not revealed)."""
-    stored = db.session.get(StoredFile, file_id)
+    stored = db.session.get(StoredFile, file_id) if 0 < file_id <= MAX_ID else None  # the hidden field takes 18 digits
     if stored is None or stored.purpose != PURPOSE or stored.organization_id != unit.id:
         raise NotFound(_("No such import file."))
     return stored

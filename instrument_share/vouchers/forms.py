@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core.money import yuan_to_fen
+from ..db import id_from_text
 from ..forms import Form
 
 VOUCHER_MODES = ("machine_time", "sample_testing", "experiment")
@@ -125,8 +126,8 @@ class PolicyForm(Form):
                     "group_annual_cap_fen": self.group_annual_cap.fen, "min_claim_fen": self.min_claim.fen,
                     "sme_max_revenue_fen": self.sme_max_revenue.fen, "sme_max_assets_fen": self.sme_max_assets.fen}
         data |= {k: v for k, v in optional.items() if v is not None}
-        if (self.supersedes_id.data or "").isdigit():
-            data["supersedes_id"] = int(self.supersedes_id.data)
+        if raw := (self.supersedes_id.data or "").strip():  # text that names no policy is refused as not found
+            data["supersedes_id"] = id_from_text(raw) or raw
         return data
 
 

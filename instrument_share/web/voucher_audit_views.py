@@ -13,7 +13,7 @@ from ..accounts.roles import COMMISSION_ROLES, Role
 from ..catalogue.fields import SERVICE_MODE_LABELS
 from ..core.clock import now_utc
 from ..core.errors import DomainError
-from ..db import db
+from ..db import db, id_from_text
 from ..vouchers import exports, fraud_signals, policies, workflow
 from ..vouchers.forms import POLICY_FIELDS, VOUCHER_MODES, PayForm, PolicyForm, ReasonForm
 from ..vouchers.models import VoucherClaim, VoucherClaimSignal, VoucherPolicy
@@ -162,8 +162,8 @@ def _form_from(policy: VoucherPolicy) -> dict:
 @commission_required(Role.commission_officer)
 def new_policy():
     old = None
-    if (raw := request.args.get("supersedes", "")).isdigit() and int(raw) < 2**31:
-        old = db.session.get(VoucherPolicy, int(raw))
+    if (old_id := id_from_text(request.args.get("supersedes"))) is not None:
+        old = db.session.get(VoucherPolicy, old_id)
     form = PolicyForm(data=_form_from(old) if old and request.method == "GET" else None)
     form.eligible_modes.choices = [(m, SERVICE_MODE_LABELS.get(m, m)) for m in VOUCHER_MODES]
     status = 200
