@@ -3,8 +3,9 @@
 One world per test: every role as a signed-in person with a bearer token, and at least one object of each kind a
 route names by id (instruments in every state, bookings, service records, claims, adjustment requests, ...), built
 through the real services and API (tests/factories.py and the feature support modules). Path ids are drawn from
-these objects or from numbers far outside them, so a fuzzed call hits a real object often but never the people the
-fuzzer acts as. Fuzzed calls may still change those people (revoke a token, remove a role); `heal` puts them back.
+these objects or from numbers far outside them, so a fuzzed call hits a real object often; user ids name other
+accounts than the ones the fuzzer acts as (their organisations are fair game). Fuzzed calls may still change those
+accounts (revoke a token, suspend the organisation, remove a role); `World.heal` puts them back.
 
 Budget: FUZZ_EXAMPLES inputs per operation (API) or route (forms), 12 by default so the two files stay well within
 the suite's time; `scripts/fuzz.py --examples N` runs the same tests with more. Generation is derandomised (the same
@@ -44,6 +45,7 @@ ONLY = [part for part in os.environ.get("FUZZ_ONLY", "").split(",") if part]  # 
 
 def selected(name: str) -> bool:
     return not ONLY or any(part in name for part in ONLY)
+
 
 # Ids that name nothing: 0, numbers far above the world's, the 32- and 64-bit edges (negative ids do not match an
 # <int:...> route at all, which the raw fuzzing of test_api_errors covers).
@@ -128,11 +130,12 @@ def build_world(app, factory: Factory, client) -> World:
     unit, sme = vw.unit, vw.sme
     op2 = factory.user(unit.org, (Role.provider_operator,))  # asks for the adjustment the persona may approve
     manager = factory.user(sme, (Role.sme_user,), manager=True)
-    d = defence_unit(factory)
+    defence = defence_unit(factory)
     admin_org = factory.org("commission", name="南京市科学技术局（系统管理）")
     people = {
         "anonymous": None, "sme_user": vw.sme_user, "org_manager": manager, "provider_operator": unit.operator,
-        "defence_operator": d.operator, "defence_approver": d.reviewer, "authority_approver": d.approver,
+        "defence_operator": defence.operator, "defence_approver": defence.reviewer,
+        "authority_approver": defence.approver,
         "commission_auditor": vw.auditor1, "commission_officer": vw.officer,
         "audit_admin": factory.user(admin_org, (Role.audit_admin,), totp=True),
         "system_admin": factory.user(admin_org, (Role.system_admin,), totp=True),
@@ -151,15 +154,14 @@ def build_world(app, factory: Factory, client) -> World:
 
     # Instruments in every state: published civilian (vw), a draft, a published / in-review / draft defence listing.
     create(unit, name_zh="待发布的仪器")
-    publish_defence(d, {"name_zh": "public", "location": "registered", "fee_per_hour_fen":
-                        "cleared"})
-    submit(d, create(d, name_zh="送审中的仪器"))
-    create(d, name_zh="国防草稿仪器")
+    publish_defence(defence, {"name_zh": "public", "location": "registered", "fee_per_hour_fen": "cleared"})
+    submit(defence, create(defence, name_zh="送审中的仪器"))
+    create(defence, name_zh="国防草稿仪器")
     suspended = publish_civilian(unit, name_zh="已暂停的仪器")
     with db.transaction():
         listings.suspend(actor=db.session.merge(unit.operator), instrument=db.session.merge(suspended), reason="维护")
-        clearances.grant(actor=db.session.merge(d.operator), unit=db.session.merge(d.org), organization_id=sme.id,
-                         agreement_version="保密协议2026")
+        clearances.grant(actor=db.session.merge(defence.operator), unit=db.session.merge(defence.org),
+                         organization_id=sme.id, agreement_version="保密协议2026")
         ruleset.set_rules(actor=db.session.merge(unit.operator), instrument=db.session.merge(vw.instrument),
                           payload={"blackouts": [{"start": iso(20, "00:00"), "end": iso(21, "00:00"),
                                                   "reason": "年度维护"}]})
@@ -193,19 +195,16 @@ def build_world(app, factory: Factory, client) -> World:
     submitted_claim(vw, [paid[1]])
 
     world = World(factory, personas, client=client, basic_username=victims[0].username)
-    persona_ids = {p.user.id for p in personas.values() if p.user}
-    persona_orgs = {p.user.organization_id for p in personas.values() if p.user}
     for name in Base.metadata.tables:
         table = Base.metadata.tables[name]
         if "id" in table.c:
             world.ids[name] = list(db.session.scalars(select(table.c.id).order_by(table.c.id)))
-    # Persona accounts and organisations are never named by a path (their tokens are: only the holder can revoke
-    # its own, and heal gives it a new one).
+    # Paths name other accounts than the personas', and not the commission's or the authority's organisation (with
+    # those suspended most personas would need healing after every call); the enterprise and the units are named.
     world.ids["users"] = [u.id for u in victims]
-    world.ids["organizations"] = [i for i in world.ids["organizations"] if i not in persona_orgs] + [
-        sme.id, unit.org.id, d.org.id]
-    world.ids["_persona_users"] = sorted(persona_ids)
-    assert pending.id in world.ids["organizations"] and other_unit.id in world.ids["organizations"]
+    spared = {vw.commission.id, admin_org.id, defence.superior.id}
+    world.ids["organizations"] = [i for i in world.ids["organizations"] if i not in spared]
+    assert {pending.id, other_unit.id, sme.id, unit.org.id, defence.org.id} <= set(world.ids["organizations"])
     world.strings = {"role": [r.value for r in Role], "code": ["01", "0101", "99"],
                      "token": [invitation.secret, reset_link.rsplit("/", 1)[-1]]}  # an invitation, a reset
     return world
