@@ -1,6 +1,5 @@
 """Bulk import of the unit's catalogue by its instrument operator: upload, the dry-run report, then confirm."""
 
-import csv
 import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
@@ -14,6 +13,7 @@ from wtforms.validators import DataRequired, Regexp
 
 from ..catalogue import importer, policy
 from ..catalogue.fields import FIELDS
+from ..core import spreadsheet
 from ..core.errors import DomainError
 from ..db import db
 from ..files.store import store
@@ -108,8 +108,6 @@ def confirm():
 @bp.route("/template.csv")
 def template():
     """An empty catalogue with the national column names (UTF-8 with BOM, so Excel shows the Chinese)."""
-    out = io.StringIO()
-    csv.writer(out).writerow([f.header for f in FIELDS])
-    body = ("\ufeff" + out.getvalue()).encode("utf-8")
+    body = spreadsheet.csv_bytes([[f.header for f in FIELDS]])
     return send_file(io.BytesIO(body), mimetype="text/csv", as_attachment=True,
                      download_name="仪器目录导入模板.csv", max_age=0)
