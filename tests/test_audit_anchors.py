@@ -141,7 +141,7 @@ def test_the_job_anchors_the_last_entry_of_the_local_day_once_and_mails_the_audi
     mails = [m for m in factory.outbox() if "--expect-head" in m.body]
     assert sorted(m.recipient for m in mails) == sorted(a.email for a in admins)
     assert all(f"--expect-head {seq}:{hash_}" in m.body and DAY in m.subject for m in mails)
-    assert all("/audit/anchors" in m.body for m in mails)
+    assert all("/transparency/audit-anchors" in m.body for m in mails)
 
     frozen_clock.move(days=1)
     tick(app)
@@ -251,8 +251,9 @@ def test_the_anchors_are_public_on_a_page_and_in_the_api_newest_first(app, froze
     second = anonymous.get("/api/v1/audit/anchors?per_page=1&page=2").get_json()
     assert second["items"] == [{"date": DAY, "seq": anchored_day, "hash": rows[0][2]}]
 
-    page = anonymous.get("/audit/anchors")
+    page = anonymous.get("/transparency/audit-anchors")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "审计链锚点" in html and rows[0][2] in html and DAY in html
-    assert 'href="/audit/anchors"' in anonymous.get("/").get_data(as_text=True)  # linked from the footer
+    footer = anonymous.get("/").get_data(as_text=True)
+    assert 'href="/transparency/audit-anchors"' in footer  # linked from the footer

@@ -41,8 +41,8 @@ def anchor_day(day: date) -> AuditAnchor | None:
     # Taken before reading the head: an append still in flight from before midnight commits first (PostgreSQL
     # advisory lock; SQLite's write transaction already excludes it), so the head read below is final.
     db.lock(chain.AUDIT_LOCK_KEY)
-    if db.session.get(AuditAnchor, day) is not None:
-        return None
+    if db.session.scalar(select(AuditAnchor.day).where(AuditAnchor.day == day)) is not None:
+        return None  # the stored row decides, not a copy a long-lived session may still hold
     head = db.session.execute(select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.at < day_end(day))
                               .order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq, hash_ = (head.seq, head.hash) if head else (0, chain.GENESIS_HASH)
@@ -82,7 +82,7 @@ def _mail_audit_admins(anchor: AuditAnchor) -> None:
 def _public_link() -> str:
     """The public anchors page; the scheduler has no request (and usually no SERVER_NAME), so use BASE_URL."""
     if has_request_context() or current_app.config.get("SERVER_NAME"):
-        return url_for("audit.anchors", _external=True)
+        return url_for("audit_public.anchors", _external=True)
     base = urlsplit(current_app.config["BASE_URL"])
     adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https")
-    return adapter.build("audit.anchors", force_external=True)
+    return adapter.build("audit_public.anchors", force_external=True)

@@ -10,6 +10,8 @@ from ..db import MAX_ID, db
 from .helpers import role_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+# Outside /audit, the audit administrator's area: anyone may read the anchors.
+public_bp = Blueprint("audit_public", __name__, url_prefix="/transparency")
 PER_PAGE = 100
 
 
@@ -41,7 +43,7 @@ def verify():
     return render_template("audit/verify.html", result=chain.verify())
 
 
-@bp.route("/anchors", endpoint="anchors")
+@public_bp.route("/audit-anchors", endpoint="anchors")
 def anchors_public():
     """Public on purpose: a copy of each day's head outside the database is what reveals a deleted tail."""
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**9)
