@@ -10,7 +10,7 @@ from .accounts.models import (
     RoleGrant,
     User,
 )
-from .audit.models import AuditEntry
+from .audit.models import AuditAnchor, AuditEntry
 from .bookings.models import (
     Blackout,
     Booking,
@@ -51,6 +51,7 @@ __all__ = [
     "AccountToken",
     "AdjustmentRequest",
     "ApiToken",
+    "AuditAnchor",
     "AuditEntry",
     "Blackout",
     "Booking",

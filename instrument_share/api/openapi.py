@@ -52,6 +52,11 @@ def build_document() -> dict:
             entry["requestBody"] = {"required": op.method != "POST" or op.auth != "basic",
                                     "content": {"application/json": {"schema": {
                                         "$ref": f"#/components/schemas/{op.body.__name__}"}}}}
+        if op.response is not None:  # a documented success body
+            schema = op.response.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+            schemas |= schema.pop("$defs", {}) | {op.response.__name__: schema}
+            entry["responses"][str(op.status)]["content"]["application/json"]["schema"] = {
+                "$ref": f"#/components/schemas/{op.response.__name__}"}
         if op.auth == "required":
             entry["security"] = [{"bearer": []}]
         elif op.auth == "basic":

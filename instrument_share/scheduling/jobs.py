@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from ..accounts import auth
+from ..audit import anchors as audit_anchors
 from ..bookings import lifecycle
 from ..catalogue import defence
 from ..mail import outbox
@@ -50,6 +51,9 @@ JOBS: list[Job] = [
     # Every minute it checks the stored city-wide figures and recomputes them once STATISTICS_SNAPSHOT_SECONDS old
     # (or on a new local day); it aggregates outside the write transaction and replaces rows, so it runs unclaimed.
     Job("statistics_snapshot", 60, statistics_snapshots.refresh_due, claimed=False),
+    # Hourly: anchors yesterday's audit chain head once. It claims its period itself in job_runs, keyed by the
+    # local day rather than by a UTC hour, so the day ends at Asia/Shanghai midnight.
+    Job("audit_anchor", 3600, audit_anchors.anchor_due, claimed=False),
 ]
 
 
