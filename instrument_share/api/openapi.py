@@ -38,7 +38,7 @@ def build_document() -> dict:
         entry = {
             "operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "parameters": params,
             "responses": {str(op.status): {"description": "Success", "content": {"application/json": {
-                "schema": {"type": "object"}}}}} | {
+                "schema": op.response or {"type": "object"}}}}} | {
                 code: {"description": text} | error_ref for code, text in (
                     ("400", "Malformed request"), ("401", "Not authenticated"), ("403", "Not allowed"),
                     ("404", "Absent or not visible"), ("409", "Conflict with current state"),

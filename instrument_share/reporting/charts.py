@@ -9,6 +9,7 @@ from markupsafe import Markup, escape
 WIDTH, HEIGHT = 640, 240
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 12, 12, 40
 BAR = "#0b5cad"
+WITHHELD = "—"  # a value the public may not see
 ROW = 26
 _ids = itertools.count(1)
 
@@ -33,9 +34,11 @@ def _frame(title: str, desc: str, width: int, height: int, body: list[str]) -> M
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704
 
 
-def column_chart(title: str, desc: str, points: list[tuple[str, int]], fmt: Callable[[int], str] = str) -> Markup:
-    """Vertical bars, one per labelled value (months), with a zero line and the top of the scale."""
-    top = _scale_max([v for _l, v in points])
+def column_chart(title: str, desc: str, points: list[tuple[str, int | None]],
+                 fmt: Callable[[int], str] = str) -> Markup:
+    """Vertical bars, one per labelled value (months), with a zero line and the top of the scale; a value None
+    (withheld from the public) has no bar and reads "—"."""
+    top = _scale_max([v for _l, v in points if v is not None])
     inner_w, inner_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     slot = inner_w / max(len(points), 1)
     base = PAD_TOP + inner_h
@@ -45,9 +48,9 @@ def column_chart(title: str, desc: str, points: list[tuple[str, int]], fmt: Call
             f'<text x="{PAD_LEFT - 6}" y="{base}" text-anchor="end" font-size="11" fill="#52606d">{escape(fmt(0))}'
             f'</text>']
     for i, (label, value) in enumerate(points):
-        h = inner_h * max(value, 0) / top
+        h = 0 if value is None else inner_h * max(value, 0) / top
         x = PAD_LEFT + i * slot + slot * 0.15
-        body.append(f'<g><title>{escape(label)}: {escape(fmt(value))}</title>'
+        body.append(f'<g><title>{escape(label)}: {escape(WITHHELD if value is None else fmt(value))}</title>'
                     f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{BAR}"/>'
                     f'</g>')
         body.append(f'<text x="{x + slot * 0.35:.1f}" y="{base + 16}" text-anchor="middle" font-size="10" '
