@@ -157,3 +157,10 @@ def test_the_setting_changes_the_threshold(app, client, factory, frozen_clock):
     english(client)
     html = _html(client, "/dashboards/city")
     assert "鼓楼区" not in html and "fewer than 5 provider units" in html and CITY_HOURS in html
+
+
+def test_the_openapi_document_describes_suppressed(client):
+    operation = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/statistics"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["suppressed"]["type"] == "boolean" and "suppressed" in schema["required"]
+    assert {"effective_minutes", "revenue_fen", "rating_avg", "indicators"} <= set(schema["properties"])
