@@ -10,7 +10,10 @@ import json
 from datetime import date
 
 from instrument_share.db import db
+from instrument_share.reporting import dashboards
+from instrument_share.reporting import statistics as st
 from instrument_share.reporting.models import StatisticsSnapshot
+from instrument_share.reporting.public import PublicFigures
 from instrument_share.scheduling.jobs import JOBS
 
 from .catalogue_support import call, civilian_unit, defence_unit, publish_civilian, publish_defence
@@ -164,3 +167,11 @@ def test_the_openapi_document_describes_suppressed(client):
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema["properties"]["suppressed"]["type"] == "boolean" and "suppressed" in schema["required"]
     assert {"effective_minutes", "revenue_fen", "rating_avg", "indicators"} <= set(schema["properties"])
+
+
+def test_a_district_shown_for_some_measures_reads_a_dash_for_the_others(app):
+    paid_only = PublicFigures(st.Figures(payments_fen=5_000, effective_minutes=0), frozenset({"services"}))
+    with app.test_request_context():
+        section = dashboards.district_section({"玄武区": paid_only})
+    assert section.rows == [["玄武区", "—", "—", "—", "¥50.00", "—"]]
+    assert "玄武区: —" in str(section.chart)

@@ -58,22 +58,24 @@ def column_chart(title: str, desc: str, points: list[tuple[str, int | None]],
     return _frame(title, desc, WIDTH, HEIGHT, body)
 
 
-def bar_list(title: str, desc: str, points: list[tuple[str, int]], fmt: Callable[[int], str] = str) -> Markup:
-    """Horizontal bars for a ranking (busiest instruments, top units, districts)."""
-    top = _scale_max([v for _l, v in points])
+def bar_list(title: str, desc: str, points: list[tuple[str, int | None]], fmt: Callable[[int], str] = str) -> Markup:
+    """Horizontal bars for a ranking (busiest instruments, top units, districts); a value None (withheld from the
+    public) has no bar and reads "—"."""
+    top = _scale_max([v for _l, v in points if v is not None])
     label_w, value_w = 220, 90
     inner_w = WIDTH - label_w - value_w
     height = max(len(points), 1) * ROW + 8
     body = []
     for i, (label, value) in enumerate(points):
         y = 4 + i * ROW
-        w = inner_w * max(value, 0) / top
+        w = 0 if value is None else inner_w * max(value, 0) / top
+        text = WITHHELD if value is None else fmt(value)
         short = label if len(label) <= 18 else label[:17] + "…"
-        body.append(f'<g><title>{escape(label)}: {escape(fmt(value))}</title>'
+        body.append(f'<g><title>{escape(label)}: {escape(text)}</title>'
                     f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12">{escape(short)}</text>'
                     f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{ROW - 8}" fill="{BAR}"/>'
                     f'<text x="{label_w + w + 4:.1f}" y="{y + 16}" font-size="11" fill="#52606d">'
-                    f'{escape(fmt(value))}</text></g>')
+                    f'{escape(text)}</text></g>')
     if not points:
         body.append('<text x="8" y="20" font-size="12" fill="#52606d">—</text>')
     return _frame(title, desc, WIDTH, height, body)

@@ -161,7 +161,8 @@ def _commission(viewer, today: date) -> dict:
                          _ranking(_("Top units (last twelve months)"), top_units, unit_names(top_units))]}
 
 
-def district_section(per_district: dict, *, title: str | None = None, other: st.Figures | None = None) -> Section:
+def district_section(per_district: dict, *, title: str | None = None,
+                     other: public.PublicFigures | None = None) -> Section:
     """City figures by district; undisclosed defence districts count under "Undisclosed" (statistics.py); `other`:
     the districts withheld from the public, together."""
     names = {key: key or _("Undisclosed") for key in per_district} | {public.OTHER: _("Other districts")}
