@@ -150,7 +150,7 @@ def commission_dashboard(viewer, today: date) -> dict:
 def _commission(viewer, today: date) -> dict:
     """City figures from the scheduler's snapshot when usable (reporting/snapshots.py); names for this viewer."""
     this_year, this_quarter = current_periods(today)
-    city = snapshots.city_figures(today)
+    city = snapshots.city_figures(today, snapshots.COMMISSION_PARTS)
     top_instruments, top_units = st.top(city.instrument, TOP), st.top(city.unit, TOP)
     return {**_as_of(city), "year": city.year, "quarter": city.quarter,
             "year_period": this_year, "quarter_period": this_quarter,

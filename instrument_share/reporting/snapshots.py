@@ -41,6 +41,7 @@ PUBLIC = "public.cube"
 PART_KEYS = {"year": YEAR, "quarter": QUARTER, "months": MONTHS, **GROUPS, "cube": PUBLIC}
 KEYS = tuple(PART_KEYS.values())
 ALL_PARTS = tuple(PART_KEYS)
+COMMISSION_PARTS = tuple(part for part in ALL_PARTS if part != "cube")
 
 
 def current_periods(today: date) -> tuple[Period, Period]:
