@@ -79,6 +79,9 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "SCHEDULER_LEASE_SECONDS": _int("SCHEDULER_LEASE_SECONDS", 300),
         # City-wide dashboard figures: the scheduler recomputes its stored snapshot this often.
         "STATISTICS_SNAPSHOT_SECONDS": _int("STATISTICS_SNAPSHOT_SECONDS", 300),
+        # Public statistics (city and district level, for anyone but the commission) never show a figure built from
+        # fewer provider units than this (reporting/disclosure.py).
+        "PUBLIC_STATS_MIN_UNITS": _int("PUBLIC_STATS_MIN_UNITS", 3),
         # Catalogue: 500,000 yuan makes a "large" instrument (provinces use lower values, so it is a setting).
         "LARGE_INSTRUMENT_THRESHOLD_FEN": _int("LARGE_INSTRUMENT_THRESHOLD_FEN", 50_000_000),
         "DEFENCE_APPROVAL_DAYS": _int("DEFENCE_APPROVAL_DAYS", 365),

@@ -26,7 +26,8 @@ class Operation:
     status: int = 200
     query: list[tuple[str, str]] = field(default_factory=list)
     endpoint: str = ""
-    response: type[BaseModel] | None = None  # the success body, when documented field by field
+    # The success body, documented: a pydantic model (a named schema) or an inline JSON Schema; None: any object.
+    response: type[BaseModel] | dict | None = None
 
 
 OPERATIONS: list[Operation] = []
@@ -34,7 +35,7 @@ OPERATIONS: list[Operation] = []
 
 def operation(path: str, method: str, summary: str, *, tag: str, body: type[BaseModel] | None = None,
               auth: str = "required", status: int = 200, query: list[tuple[str, str]] | None = None,
-              response: type[BaseModel] | None = None) -> Callable:
+              response: type[BaseModel] | dict | None = None) -> Callable:
     """Register a route on the API blueprint and describe it for the OpenAPI document."""
 
     def decorator(fn: Callable) -> Callable:

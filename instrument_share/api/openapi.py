@@ -38,7 +38,7 @@ def build_document() -> dict:
         entry = {
             "operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "parameters": params,
             "responses": {str(op.status): {"description": "Success", "content": {"application/json": {
-                "schema": {"type": "object"}}}}} | {
+                "schema": op.response if isinstance(op.response, dict) else {"type": "object"}}}}} | {
                 code: {"description": text} | error_ref for code, text in (
                     ("400", "Malformed request"), ("401", "Not authenticated"), ("403", "Not allowed"),
                     ("404", "Absent or not visible"), ("409", "Conflict with current state"),
@@ -52,7 +52,7 @@ def build_document() -> dict:
             entry["requestBody"] = {"required": op.method != "POST" or op.auth != "basic",
                                     "content": {"application/json": {"schema": {
                                         "$ref": f"#/components/schemas/{op.body.__name__}"}}}}
-        if op.response is not None:  # a documented success body
+        if op.response is not None and not isinstance(op.response, dict):  # a named success body
             schema = op.response.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
             schemas |= schema.pop("$defs", {}) | {op.response.__name__: schema}
             entry["responses"][str(op.status)]["content"]["application/json"]["schema"] = {
