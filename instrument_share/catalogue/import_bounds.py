@@ -36,6 +36,9 @@ MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 ROW, CELL, SHARED_STRING = f"{MAIN_NS} row", f"{MAIN_NS} c", f"{MAIN_NS} si"
 VALUE_TAGS = frozenset(f"{MAIN_NS} {tag}" for tag in ("v", "f", "is"))
 SHEET_TAGS = frozenset({ROW, CELL, *VALUE_TAGS})
+# Parts that grow with the table (counted against the cells and texts a sheet within the limits needs), by root.
+CONTENT_ROOTS = {f"{MAIN_NS} worksheet": "sheet", f"{MAIN_NS} sst": "content", f"{MAIN_NS} calcChain": "content",
+                 f"{MAIN_NS} pivotCacheRecords": "content"}
 
 
 def refuse(message: str, reason: str, code: str = "unreadable_file") -> ValidationFailed:
@@ -172,8 +175,9 @@ def _looks_like_xml(head: bytes) -> bool:
 
 
 def _column(ref: str) -> int:
+    """The column number of a cell reference such as B7 or $ab$7 (openpyxl reads both)."""
     number = 0
-    for char in ref:
+    for char in ref.lstrip("$").upper():
         if not "A" <= char <= "Z":
             break
         number = number * 26 + ord(char) - 64
@@ -226,7 +230,7 @@ class _Part:
 
     def __init__(self, scan: _Scan, lenient: bool):
         self.scan, self.lenient = scan, lenient  # lenient: legacy VML, often not well-formed and never read
-        self.kind = None  # "sheet" or "strings" (counted as content) or "other", from the root element
+        self.kind = None  # "sheet", "content" or "other", from the root element
         self.row = self.col = 0
         self.past_last_column = False
         self.parser = expat.ParserCreate(namespace_separator=" ")
@@ -249,18 +253,18 @@ class _Part:
 
     def _start(self, name: str, attrs: dict) -> None:
         if self.kind is None:
-            self.kind = {f"{MAIN_NS} worksheet": "sheet", f"{MAIN_NS} sst": "strings"}.get(name, "other")
+            self.kind = CONTENT_ROOTS.get(name, "other")
         if self.kind == "other":
             self.scan.other()
             return
         self.scan.content()
-        if name == SHARED_STRING:
+        if self.kind == "content" and name == SHARED_STRING:
             self.scan.strings += 1
             if self.scan.strings > self.scan.limits.strings:
                 raise _Stop(refuse(_("The workbook holds more texts than %(n)d rows of the catalogue need; split "
                                      "it into smaller files.", n=self.scan.limits.rows), _("too many texts"),
                                    code="file_too_large"))
-        elif name in SHEET_TAGS:
+        elif self.kind == "sheet" and name in SHEET_TAGS:
             try:
                 self._sheet_element(name, attrs)
             except ValueError as exc:

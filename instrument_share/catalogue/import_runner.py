@@ -19,6 +19,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..accounts.models import User
 from ..bookings.models import Notification
@@ -192,7 +193,11 @@ class _Progress:
         self._write(rows_done=self.steps // self.steps_per_row)
 
     def _write(self, **values) -> None:
-        with db.engine.begin() as connection:
-            connection.execute(update(ImportJob.__table__).where(
-                ImportJob.__table__.c.id == self.job_id, ImportJob.__table__.c.lease_token == self.token,
-                ImportJob.__table__.c.status == "running").values(lease_expires_at=now_utc() + _lease(), **values))
+        jobs = ImportJob.__table__
+        try:
+            with db.engine.begin() as connection:
+                connection.execute(update(jobs).where(jobs.c.id == self.job_id, jobs.c.lease_token == self.token,
+                                                      jobs.c.status == "running")
+                                   .values(lease_expires_at=now_utc() + _lease(), **values))
+        except SQLAlchemyError:  # progress only informs: a busy database must not stop the import it describes
+            log.warning("progress of catalogue import job %s not written", self.job_id, exc_info=True)
