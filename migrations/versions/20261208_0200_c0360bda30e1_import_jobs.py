@@ -1,8 +1,8 @@
 """import jobs: catalogue imports too large for a web request, run by the scheduler
 
 Revision ID: c0360bda30e1
-Revises: b84d1e6f3a57
-Create Date: 2026-12-07 23:40:00
+Revises: e48deee7334b
+Create Date: 2026-12-08 02:00:00
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import instrument_share.db
 
 revision: str = "c0360bda30e1"
-down_revision: str | None = "b84d1e6f3a57"
+down_revision: str | None = "e48deee7334b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
