@@ -24,6 +24,7 @@ from .bookings.models import (
 )
 from .catalogue.models import (
     Clearance,
+    ImportJob,
     Instrument,
     InstrumentCategory,
     InstrumentRevision,
@@ -60,6 +61,7 @@ __all__ = [
     "Clearance",
     "ContractTemplate",
     "IdempotencyRecord",
+    "ImportJob",
     "Instrument",
     "InstrumentCategory",
     "InstrumentRevision",

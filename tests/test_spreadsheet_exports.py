@@ -103,7 +103,8 @@ def test_every_export_route_hands_out_no_live_formula(app, client, factory, froz
 
 
 SPREADSHEET_ROUTES = {"catalogue.export", "voucher_audit.export_file", "reports.download",
-                      "catalogue_import.template"}
+                      "catalogue_import.template",
+                      "catalogue_import.job_errors"}  # a failed import job's report: test_catalogue_import_jobs.py
 PAGES_ABOUT_EXPORTS = {"voucher_audit.export_index"}  # HTML pages that only link to the files above
 
 

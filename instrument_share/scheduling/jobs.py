@@ -9,7 +9,7 @@ from flask import Flask
 from ..accounts import auth
 from ..audit import anchors as audit_anchors
 from ..bookings import lifecycle
-from ..catalogue import defence
+from ..catalogue import defence, import_runner
 from ..mail import outbox
 from ..reporting import generation as operation_reports
 from ..reporting import snapshots as statistics_snapshots
@@ -36,6 +36,8 @@ def defence_approvals() -> str:
 
 JOBS: list[Job] = [
     Job("send_outbox", 30, outbox.send_due, claimed=False),
+    # Queued catalogue imports: each job is claimed under its own lease (catalogue/import_runner.py), so unclaimed.
+    Job("catalogue_imports", 5, import_runner.run_due, claimed=False),
     Job("purge_login_failures", 3600, auth.purge_login_failures),
     # Hourly, so a listing is suspended within the hour its approval ends (local calendar day).
     Job("defence_approvals", 3600, defence_approvals),
