@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from ..accounts import auth
+from ..accounts import lockout
 from ..bookings import lifecycle
 from ..catalogue import defence
 from ..mail import outbox
@@ -35,7 +35,7 @@ def defence_approvals() -> str:
 
 JOBS: list[Job] = [
     Job("send_outbox", 30, outbox.send_due, claimed=False),
-    Job("purge_login_failures", 3600, auth.purge_login_failures),
+    Job("purge_login_failures", 3600, lockout.purge),
     # Hourly, so a listing is suspended within the hour its approval ends (local calendar day).
     Job("defence_approvals", 3600, defence_approvals),
     # Item by item, each in its own transaction and idempotent, so they run unclaimed every minute.
