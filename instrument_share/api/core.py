@@ -1,11 +1,13 @@
 """API plumbing: bearer-token authentication, JSON body parsing, and the operation registry behind OpenAPI."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, g, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
 
 from ..accounts import tokens
 from ..accounts.roles import Role
@@ -13,6 +15,7 @@ from ..core.errors import DomainError, NotAuthenticated, PermissionDenied, Valid
 from ..db import MAX_ID, db
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,8 +69,11 @@ def authenticate_bearer() -> None:
         if token is None:
             raise NotAuthenticated(_("The bearer token is invalid, expired or revoked."), code="invalid_token")
         if tokens.use_is_stale(token):  # shown as "last used" on the profile page
-            with db.transaction():
-                tokens.note_use(token)
+            try:
+                with db.transaction():
+                    tokens.note_use(token)
+            except OperationalError:  # bookkeeping only: a database refusing writes (full disk) must not fail reads
+                log.warning("could not record the use of API token %s", token.id, exc_info=True)
         g.api_user = token.user
 
 
