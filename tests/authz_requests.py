@@ -206,6 +206,7 @@ CALLS: dict = {
     "api.put_rules_put": Call(json={}),
     "api.add_clearance_post": Call(json=lambda c: {"organization_id": c.world.extra["enterprise_b"].id,
                                                    "agreement_version": "v2"}),
+    ("api.remove_clearance_delete", "pending"): Call(params=lambda c: {"organization_id": c.org().id}),
     "api.create_resource_post": Call(json=lambda c: {"kind": "service_agency", "name_zh": "新的服务机构",
                                                      "organization_id": c.refs["org_id"]}),
     "api.patch_resource_patch": Call(json={"name_zh": "改名的服务机构"}),
