@@ -118,7 +118,8 @@ class Principals:
 
 
 def outcome(principals: Principals, response, *, api: bool) -> str:
-    """"ok" (the request succeeded), "refused", or "error" (5xx: never acceptable)."""
+    """"ok" (the request succeeded); a refusal: "refused", "login" (sign in first) or "flashed" (a redirect that shows
+    an error message); or "error" (5xx: never acceptable)."""
     status = response.status_code
     if status >= 500:
         return "error"
@@ -127,9 +128,9 @@ def outcome(principals: Principals, response, *, api: bool) -> str:
     if 300 <= status < 400 and not api:
         target = urlsplit(response.headers.get("Location", ""))
         if target.path == "/login" and "next" in parse_qs(target.query):
-            return "refused"  # sign in first
+            return "login"
         if any(category in ERROR_FLASHES for category, _message in principals.flashes(response)):
-            return "refused"  # e.g. org.toggle: the refusal is flashed on the page it goes back to
+            return "flashed"  # e.g. org.toggle: the refusal is shown on the page it goes back to
         return "ok"
     return "refused"
 
