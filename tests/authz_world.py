@@ -7,9 +7,10 @@ a confidentiality reviewer), the authority's approver, a civilian unit, a pendin
 principals are the enterprise's manager, the unit's operator and reviewer and the authority's approver (and the
 civilian unit is the other operator's university); on the "other" side nobody is a principal.
 
-Timeline (the frozen clock): Tuesday 2026-12-01 10:00 in Nanjing everything is built and one claim per side is
-approved; the next day one booking becomes a no-show and another starts; the requests are made a week later,
-Wednesday 2026-12-09 10:00, once the approved claims' public notice has ended.
+Timeline (the frozen clock): Tuesday 2026-12-01 10:00 in Nanjing the listings are approved and booked; that
+evening the day's services are recorded and claimed, and one claim per side approved; the next day one booking
+becomes a no-show and another starts; the requests are made a week later, Wednesday 2026-12-09 10:00, once the
+approved claims' public notice has ended.
 """
 
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ def local(day: date, hhmm: str) -> datetime:
 DAY0 = date(2026, 12, 1)  # Tuesday: the world is built
 NO_SHOW_DAY, REQUESTS_DAY = date(2026, 12, 2), date(2026, 12, 9)
 LATER = date(2026, 12, 14)  # Monday after the requests: pending and confirmed bookings
-SERVICE_DAY = date(2026, 11, 20)  # services given and paid before the world is built
+EVENING = "20:00"  # DAY0: services given (from 11:00, after the listing was approved) are recorded and claimed
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def _tx(fn, *args, **kwargs):
 
 
 def build_world(factory: Factory, clock) -> World:
+    _set(clock, local(DAY0, "10:00"))
     commission = factory.org("commission", name="南京市科学技术局")
     staff = {AUDITOR: "commission_auditor", OFFICER: "commission_officer", SYSADMIN: "system_admin",
              SECADMIN: "security_admin", AUDITADMIN: "audit_admin"}
@@ -143,6 +145,8 @@ def build_world(factory: Factory, clock) -> World:
                AUTHORITY_APPROVER: own.people["approver"]}
     for s in sides.values():
         _bookings(s)
+    _set(clock, local(DAY0, EVENING))
+    for s in sides.values():
         _ledger(s)
         _claims(s, policy, people[AUDITOR])
     _set(clock, local(NO_SHOW_DAY, "12:30"))  # the 10:00 booking's user never came
@@ -153,8 +157,8 @@ def build_world(factory: Factory, clock) -> World:
                                                                               ["booking_id"]))
     _set(clock, local(REQUESTS_DAY, "10:00"))  # the requests
 
-    world = World(people, sides, {"policy_id": policy.id, "enterprise_b": enterprise_b, "university": university,
-                                  "fresh_uscc": valid_uscc(), "totp": factory.totp_code})
+    world = World(people, sides, {"policy_id": policy.id, "enterprise_b": enterprise_b, "fresh_uscc": valid_uscc(),
+                                  "totp": factory.totp_code})
     _secrets(factory, world)
     return _frozen(world)
 
@@ -167,9 +171,8 @@ def _frozen(world: World) -> World:
         for name in ("enterprise", "unit", "authority"):
             org = db.session.merge(getattr(side, name))
             setattr(side, name, Org(org.id, org.uscc))
-    for name in ("enterprise_b", "university"):
-        org = db.session.merge(world.extra[name])
-        world.extra[name] = Org(org.id, org.uscc)
+    org = db.session.merge(world.extra["enterprise_b"])
+    world.extra["enterprise_b"] = Org(org.id, org.uscc)
     return world
 
 
@@ -247,10 +250,10 @@ def _bookings(side: Side) -> None:
     }
 
 
-def _service(side: Side, hour: int, *, paid: bool, minutes: int = 60):
-    """A machine-time service for the enterprise on SERVICE_DAY (paid in full when `paid`)."""
+def _service(side: Side, slot: int, *, paid: bool, minutes: int = 60):
+    """A machine-time service for the enterprise on DAY0, from 11:00 + `slot` hours (paid in full when `paid`)."""
     operator = side.people["operator"]
-    start = local(SERVICE_DAY, f"{hour:02d}:00")
+    start = local(DAY0, f"{11 + slot:02d}:00")
     with db.transaction():
         record = service_records.record_standalone(
             actor=operator, instrument=db.session.get(Instrument, side.refs["published"]["instrument_id"]),
@@ -258,27 +261,28 @@ def _service(side: Side, hour: int, *, paid: bool, minutes: int = 60):
             actual_end=start + timedelta(minutes=minutes))
         if paid:
             entries.append_entry(actor=operator, record=record, kind="payment", amount_fen=record.fee_fen,
-                                 entry_date=SERVICE_DAY, invoice_no=f"FP-{side.unit.id}-{hour}")
+                                 entry_date=DAY0, invoice_no=f"FP-{side.unit.id}-{slot}")
     return record
 
 
 def _ledger(side: Side) -> None:
-    record, disputed = _service(side, 8, paid=False), _service(side, 9, paid=False)
-    big = _service(side, 10, paid=False, minutes=240)
+    record, disputed = _service(side, 0, paid=False), _service(side, 1, paid=False)
+    big = _service(side, 2, paid=False, minutes=240)
     with db.transaction():
         disputes.raise_dispute(actor=side.people["sme"], record=db.session.merge(disputed), reason="时长有误")
         adjustment = entries.append_entry(actor=side.people["op2"], record=db.session.merge(big), kind="adjustment",
                                           direction="credit", amount_fen=150_000, entry_date=DAY0, reason="折扣")
+        report = generation.generate(2026, 2, unit_id=side.unit.id, formats=("csv",))[0]  # the unit's stored report
     side.refs |= {"record": {"service_record_id": record.id}, "disputed_record": {"service_record_id": disputed.id},
-                  "adjustment": {"adjustment_request_id": adjustment.id},
-                  "free_record": {"service_record_id": _service(side, 15, paid=True).id}}
+                  "adjustment": {"adjustment_request_id": adjustment.id}, "report": {"report_id": report.id},
+                  "free_record": {"service_record_id": _service(side, 7, paid=True).id}}
 
 
 def _claims(side: Side, policy, auditor) -> None:
     sme = side.people["sme"]
 
-    def claim(hour: int, *steps: str):
-        record = _service(side, hour, paid=True)
+    def claim(slot: int, *steps: str):
+        record = _service(side, slot, paid=True)
         with db.transaction():
             made = claims.create_draft(actor=sme, policy=db.session.merge(policy), record_ids=[record.id])
             evidence = claims.add_evidence(actor=sme, claim=made, file=Upload())
@@ -291,16 +295,14 @@ def _claims(side: Side, policy, auditor) -> None:
                     getattr(workflow, step)(actor=db.session.merge(auditor), claim=made)
         return made.id, evidence.file_id, record.id
 
-    draft, _file, draft_record = claim(11)
-    submitted, evidence_file, _record = claim(12, "submit")
-    under_review, _file, _record = claim(13, "submit", "review")
-    approved, _file, _record = claim(14, "submit", "review", "approve")
-    with db.transaction():
-        report = generation.generate(2026, 2, unit_id=side.unit.id, formats=("csv",))[0]
+    draft, _file, draft_record = claim(3)
+    submitted, evidence_file, _record = claim(4, "submit")
+    under_review, _file, _record = claim(5, "submit", "review")
+    approved, _file, _record = claim(6, "submit", "review", "approve")
     side.refs |= {"draft_claim": {"claim_id": draft, "service_record_id": draft_record},
                   "submitted_claim": {"claim_id": submitted},
                   "review_claim": {"claim_id": under_review}, "approved_claim": {"claim_id": approved},
-                  "evidence": {"claim_id": submitted, "file_id": evidence_file}, "report": {"report_id": report.id}}
+                  "evidence": {"claim_id": submitted, "file_id": evidence_file}}
 
 
 def _secrets(factory: Factory, world: World) -> None:
@@ -309,7 +311,7 @@ def _secrets(factory: Factory, world: World) -> None:
     with db.transaction():
         for name, user in world.users.items():
             world.bearers[name] = tokens.create_token(db.session.merge(user), "matrix")[1]
-        for user in [*world.users.values(), world.sides["other"].people["sme"], own.people["sme"]]:
+        for user in [*world.users.values(), world.sides["other"].people["sme"]]:
             user = db.session.merge(user)
             token, _secret = tokens.create_token(user, "spare")
             world.spare_tokens[user.id] = token.id
