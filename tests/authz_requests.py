@@ -41,7 +41,7 @@ class Call:
     json: dict | Any = None  # API body
     query: dict | Any = None
     params: dict = field(default_factory=dict)  # URL parameters that are not object ids
-    files: Any = None  # callable -> {field: (bytes, filename)}; sent as multipart with `form`
+    files: dict | None = None  # {field: (bytes, filename)}: sent as multipart (pages: with `form`)
 
 
 def _reason(prefix: str) -> Call:
@@ -126,7 +126,7 @@ CALLS: dict = {
     ("provider.act", "resume"): Call(params={"action": "resume"}),
     ("provider.act", "retire"): Call(params={"action": "retire"}),
     "provider.suspend": _reason("suspend"),
-    "catalogue_import.upload": Call(files=lambda c: {"file": (csv_bytes(table([row(2)])), "catalogue.csv")}),
+    "catalogue_import.upload": Call(files={"file": (csv_bytes(table([row(2)])), "catalogue.csv")}),
     "catalogue_import.confirm": Call(form=lambda c: {"file_id": str(c.refs["file_id"])}),
     "booking_admin.rules": Call(form=RULES_FORM),
     "booking_admin.add_blackout": Call(form={"blackout-start_date": "2027-02-01", "blackout-start_time": "00:00",
@@ -169,7 +169,7 @@ CALLS: dict = {
     "vouchers.new_claim": Call(form=lambda c: {"policy_id": str(c.world.extra["policy_id"]), "action": "create",
                                                "record_ids": str(c.refs.get("service_record_id", ""))}),
     "vouchers.update_lines": Call(form=lambda c: {"lines-record_ids": str(c.refs["service_record_id"])}),
-    "vouchers.add_evidence": Call(files=lambda c: {"evidence-file": PDF["file"]}),
+    "vouchers.add_evidence": Call(files={"evidence-file": PDF["file"]}),
     "voucher_audit.reject": _reason("reject"),
     "voucher_audit.return_claim": _reason("return"),
     "voucher_audit.pay": Call(form={"pay-paid_on": "2026-12-09", "pay-payment_ref": "财付〔2026〕1号"}),
@@ -236,7 +236,7 @@ CALLS: dict = {
     "api.create_claim_post": Call(json=lambda c: {"policy_id": c.world.extra["policy_id"],
                                                   "service_record_ids": [c.refs["service_record_id"]]}),
     "api.update_claim_patch": Call(json=lambda c: {"service_record_ids": [c.refs["service_record_id"]]}),
-    "api.add_evidence_post": Call(files=lambda c: dict(PDF)),
+    "api.add_evidence_post": Call(files=PDF),
     "api.submit_claim_post": Call(json={}),
     "api.reject_claim_post": Call(json=REASON), "api.return_claim_post": Call(json=REASON),
     "api.pay_claim_post": Call(json={"paid_on": "2026-12-09", "payment_ref": "财付〔2026〕1号"}),
@@ -251,6 +251,6 @@ def resolve(value, cell: Cell):
     return value(cell) if callable(value) else value
 
 
-def multipart(files: dict, form: dict) -> dict:
-    """Form fields and fresh file streams (a stream is consumed by the request that sends it)."""
-    return form | {name: (io.BytesIO(data), filename) for name, (data, filename) in files.items()}
+def streams(files: dict) -> dict:
+    """Fresh file streams (a stream is consumed by the request that sends it)."""
+    return {name: (io.BytesIO(data), filename) for name, (data, filename) in files.items()}
