@@ -101,6 +101,7 @@ OBJECTS = {
     "report": Readers(frozenset({OPERATOR}) | COMMISSION, COMMISSION),  # D's quarterly report
     "resource": Readers(frozenset({OPERATOR, SYSADMIN}), frozenset({SYSADMIN})),  # D's unpublished resource
     "import_file": Readers(frozenset({OPERATOR})),  # D's uploaded catalogue file
+    "import_job": Readers(frozenset({OPERATOR})),  # D's background import (its check, queued)
     # organisations: verified ones are public; a pending one is seen by the administrators who handle it
     "enterprise": PUBLIC, "unit": PUBLIC, "cleared": PUBLIC,
     "pending_org": Readers(frozenset({SYSADMIN}) | COMMISSION, frozenset({SYSADMIN}) | COMMISSION),
@@ -129,6 +130,7 @@ MATRIX: dict[str, Access | tuple[Access, ...]] = {
     "catalogue.index": anyone(), "catalogue.export": anyone(), "catalogue.sitemap": anyone(),
     "catalogue.detail": (on("published", own=EVERYONE, other=EVERYONE), on("draft", own=UNIT_PEOPLE, variant="draft")),
     "catalogue_import.template": anyone(),
+    "audit_public.anchors": anyone(),  # the daily audit chain anchors are published
     "dashboards.index": anyone(), "dashboards.city": anyone(),
     "resources.index": anyone(),
     "vouchers.public_notices": anyone(), "voucher_audit.policy_list": anyone(),
@@ -176,6 +178,8 @@ MATRIX: dict[str, Access | tuple[Access, ...]] = {
     "provider.suspend": on("published", own={OPERATOR}),
     "catalogue_import.upload_page": only(OPERATORS), "catalogue_import.upload": only(OPERATORS),
     "catalogue_import.confirm": on("import_file", own={OPERATOR}),
+    "catalogue_import.job": on("import_job", own={OPERATOR}),
+    "catalogue_import.job_errors": on("import_job", own={OPERATOR}),
     "booking_admin.rules": on("published", own={OPERATOR}),
     "booking_admin.add_blackout": on("published", own={OPERATOR}),
     "booking_admin.remove_blackout": on("blackout", own={OPERATOR}),
@@ -340,6 +344,7 @@ MATRIX: dict[str, Access | tuple[Access, ...]] = {
     "api.pay_claim_post": on("approved_claim", own={OFFICER}, other={OFFICER}),
     # audit log
     "api.audit_entries_get": only(AUDITADMIN), "api.audit_verify_get": only(AUDITADMIN),
+    "api.audit_anchors_get": anyone(),  # published daily heads of the audit chain
 }
 
 

@@ -21,7 +21,7 @@ from instrument_share.accounts import auth, organizations, tokens, users
 from instrument_share.bookings import calendars, lifecycle, ruleset
 from instrument_share.bookings import service as bookings
 from instrument_share.bookings.models import Booking, Notification
-from instrument_share.catalogue import clearances, importer, listings, resources
+from instrument_share.catalogue import clearances, import_jobs, importer, listings, resources
 from instrument_share.catalogue.fields import RESTRICTABLE
 from instrument_share.catalogue.models import Instrument
 from instrument_share.db import db
@@ -222,12 +222,16 @@ def _catalogue(side: Side, civilian) -> None:
             "kind": "service_agency", "name_zh": "未公开的服务机构", "is_published": False})
         upload = store(csv_bytes(table([row(1)])), "catalogue.csv", purpose=importer.PURPOSE,
                        organization_id=unit.id, created_by_id=p["operator"].id)
+        job = import_jobs.queue(p["operator"], unit, upload, dry_run=True)  # a background check, found faulty
+        job.status, job.problem_count = "failed", 1
+        job.problems = import_jobs.encode_problems([importer.Problem(2, "仪器名称", "name_zh", "必填")])
     side.refs |= {
         "published": {"instrument_id": published.id}, "draft": {"instrument_id": draft.id},
         "in_review": {"instrument_id": in_review.id}, "reviewed": {"instrument_id": reviewed.id},
         "suspended": {"instrument_id": suspended.id}, "civilian_draft": {"instrument_id": civilian_draft.id},
         "blackout": {"instrument_id": published.id, "blackout_id": blackout.id},
         "resource": {"resource_id": resource.id}, "import_file": {"file_id": upload.id},
+        "import_job": {"job_id": job.id},
     }
 
 
