@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..core.errors import DomainError
 from ..db import db
+from ..extensions import login_manager
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):
-        log.exception("database error")
+        # One line per refused request: an outage must not flood the log with tracebacks and bound parameters.
+        log.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+        # Answer without the database: the signed-in user would be loaded from it (by the language choice, the
+        # page's menu and the headers) and fail again, turning the 503 into a 500. The page is an anonymous one.
+        login_manager._update_request_context_with_user(None)
         return error_response(503, "unavailable", messages()[503])
 
     @app.errorhandler(Exception)
