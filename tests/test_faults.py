@@ -23,7 +23,7 @@ from .conftest import BACKEND, make_test_app, migrate
 from .factories import Factory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from pg_throwaway import throwaway_cluster  # noqa: E402
+from pg_throwaway import throwaway_cluster
 
 SECONDS, USERS, WORKERS = 20, 8, 3
 

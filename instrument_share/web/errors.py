@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -68,7 +68,9 @@ def init_app(app: Flask) -> None:
         # Answer without the database: the signed-in user would be loaded from it (by the language choice, the
         # page's menu and the headers) and fail again, turning the 503 into a 500. The page is an anonymous one.
         login_manager._update_request_context_with_user(None)
-        return error_response(503, "unavailable", messages()[503])
+        response = make_response(error_response(503, "unavailable", messages()[503]))
+        response.headers["Cache-Control"] = "no-store"  # nobody's page; and an outage's answer is never kept
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
