@@ -10,14 +10,16 @@ import contextlib
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from instrument_share.bookings.models import Booking
+from instrument_share.core.errors import NotFound
 from instrument_share.db import db, normalise_url
 
 from .booking_support import book, iso, make_world
-from .conftest import BACKEND
-from .factories import sign_in
+from .conftest import BACKEND, make_test_app
+from .factories import Factory, sign_in
 
 
 @contextlib.contextmanager
@@ -85,3 +87,55 @@ def test_signed_in_browser_gets_the_503_page_not_a_500(app, client, factory, dat
         assert "<h1>503</h1>" in page.get_data(as_text=True)
         assert page.headers["Cache-Control"] == "no-store"
     assert client.get("/profile/").status_code == 200  # still signed in once the database is back
+
+
+def lose_connection(app) -> None:
+    """The session's database connection goes away: the server ends it (PostgreSQL, as on a restart), or it is
+    closed under the pool (SQLite). Nothing notices until the session's next statement or ROLLBACK."""
+    if BACKEND == "postgresql":
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+        killer = create_engine(normalise_url(app.config["DATABASE_URL"]), isolation_level="AUTOCOMMIT")
+        with killer.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+    else:
+        db.session.connection().connection.dbapi_connection.close()
+
+
+@pytest.fixture
+def own_app(database_url, tmp_path):
+    """An application with no context pushed around its requests: each request gets its own context and closes
+    its session at the end, as under gunicorn."""
+    app = make_test_app(database_url, tmp_path)
+
+    @app.route("/api/v1/test-refusal-after-lost-connection")
+    def refusal_after_lost_connection():
+        db.session.execute(text("SELECT 1"))
+        lose_connection(app)
+        raise NotFound("Nothing here.")
+
+    with app.app_context():
+        app.extensions["world"] = make_world(Factory(app))
+        db.session.remove()
+    yield app
+    db.engine.dispose()
+
+
+def test_an_answer_is_delivered_when_the_connection_is_lost_before_the_request_ends(own_app):
+    client, w = own_app.test_client(), own_app.extensions["world"]
+    # Teardown functions run last-registered first: this one before the database's own.
+    own_app.teardown_appcontext(lambda _exc: lose_connection(own_app))
+    response = client.get("/api/v1/me", headers=w.alice.headers)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.get_json()["username"] == w.alice.user.username
+    own_app.teardown_appcontext_funcs.pop()
+    # The worker goes on with a fresh connection.
+    assert client.get("/api/v1/me", headers=w.alice.headers).status_code == 200
+
+
+def test_a_refusal_is_answered_when_the_connection_was_lost_before_it(own_app):
+    client = own_app.test_client()
+    response = client.get("/api/v1/test-refusal-after-lost-connection")
+    assert response.status_code == 404, response.get_data(as_text=True)[:300]
+    assert response.get_json() == {"error": "not_found", "message": "Nothing here.", "fields": {}}
+    assert client.get("/api/v1/me", headers=own_app.extensions["world"].alice.headers).status_code == 200

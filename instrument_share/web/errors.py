@@ -36,7 +36,7 @@ def messages() -> dict[int, str]:
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None, **extra):
-    db.session.rollback()
+    db.rollback()
     if wants_json():
         body = {"error": code, "message": message, "fields": fields or {}} | extra
         return jsonify(body), status
