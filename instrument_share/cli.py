@@ -1,5 +1,5 @@
 """Command-line tools: schema migrations, first administrators, audit verification, demo data, scheduler; the
-catalogue and report groups live in their own modules and register here."""
+catalogue, report and backup groups live in their own modules and register here."""
 
 import json
 import sys
@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from .backup_cli import backup_cli
 from .catalogue_cli import catalogue_cli
 from .cli_support import fail
 from .db import db
@@ -263,5 +264,5 @@ def scheduler_tick(job_name):
 
 def register_cli(app: Flask) -> None:
     for group in (db_cli, orgs_cli, users_cli, audit_cli, demo_cli, scheduler_cli, catalogue_cli,
-                  reports_cli):
+                  reports_cli, backup_cli):
         app.cli.add_command(group)
