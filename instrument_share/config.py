@@ -98,7 +98,10 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 20000),
         "IMPORT_MAX_UNZIPPED_BYTES": _int("IMPORT_MAX_UNZIPPED_BYTES", 50 * 1024 * 1024),
         "IMPORT_INLINE_MAX_ROWS": _int("IMPORT_INLINE_MAX_ROWS", 300),
-        # Bookings.
+        # Bookings. An Idempotency-Key claimed by a request that never answered (its worker killed, the database
+        # gone) is taken over by a retry after this long: keep it above gunicorn's worker timeout (30 s by default),
+        # so a request still running is never doubled.
+        "IDEMPOTENCY_IN_FLIGHT_SECONDS": _int("IDEMPOTENCY_IN_FLIGHT_SECONDS", 60),
         "AUTO_REJECT_HOURS": _int("AUTO_REJECT_HOURS", 48),
         "NO_SHOW_AFTER_MINUTES": _int("NO_SHOW_AFTER_MINUTES", 60),
         "VIOLATIONS_ALLOWED": _int("VIOLATIONS_ALLOWED", 3),
