@@ -28,6 +28,7 @@ from .catalogue.models import (
     InstrumentCategory,
     InstrumentRevision,
     InstrumentSearchRow,
+    ListingPeriod,
     Resource,
     ResourceInstrument,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "InstrumentSearchRow",
     "Invitation",
     "JobRun",
+    "ListingPeriod",
     "LoginFailure",
     "Notification",
     "OperationReport",

@@ -34,6 +34,7 @@ CLAIM_STATUS_LABELS = {
     "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn"), "paid": _l("Paid"),
 }
 INELIGIBLE_LABELS = {
+    "listing_not_open": _l("instrument not open through the platform at the service's start"),
     "mode_not_eligible": _l("service mode not eligible"), "provider_region": _l("provider outside the region"),
     "related_provider": _l("provider related to the enterprise"),
     "nothing_paid_in_year": _l("nothing paid in the policy year"), "already_claimed": _l("already in another claim"),
