@@ -104,12 +104,14 @@ def _require_open_listing(instrument: Instrument, organization: Organization, ac
     if reason is None:
         return
     start = actual_start.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M")
-    message = _("The instrument was not open to other organisations through the platform at the service's start "
-                "(%(start)s): %(why)s. Only the unit's own use can be recorded for that time.",
-                start=start, why=_why_closed(reason))
     if booked:
-        message += " " + _("This holds for booked services too, even when the listing was open when the booking "
-                           "was made.")
+        message = _("The instrument was not open to other organisations through the platform at the service's "
+                    "start (%(start)s): %(why)s. This holds for booked services too, even when the listing was open "
+                    "when the booking was made.", start=start, why=_why_closed(reason))
+    else:
+        message = _("The instrument was not open to other organisations through the platform at the service's "
+                    "start (%(start)s): %(why)s. Only the unit's own use can be recorded for that time.",
+                    start=start, why=_why_closed(reason))
     raise Conflict(message, code="listing_not_open", fields={"actual_start": _why_closed(reason)}, reason=reason)
 
 

@@ -104,6 +104,8 @@ def render_detail(claim: VoucherClaim, status: int = 200, **forms):
         auditor=is_commission(actor) and actor.has_role(Role.commission_auditor),
         officer=is_commission(actor) and actor.has_role(Role.commission_officer),
         conflict=is_commission(actor) and workflow.has_conflict(actor, claim),
+        approver_pays=is_commission(actor) and actor.has_role(Role.commission_officer)
+        and claim.status == "approved" and workflow.approved_by(actor, claim),
         notice_ended=claim.status == "approved" and not workflow.in_notice(claim),
         threshold=workflow.setting("VOUCHER_TWO_AUDITOR_THRESHOLD_FEN"),
         lines_form=lines_form, evidence_form=forms.get("evidence_form") or EvidenceForm(prefix="evidence"),
