@@ -159,17 +159,38 @@ def users_create(username, org_uscc, roles, email, totp_secret):
     click.echo(f"user {user.id} {user.username} roles={','.join(sorted(roles)) or '-'}")
 
 
+def _head_option(_ctx, _param, value):
+    """SEQ:HASH, as the anchor mails write it."""
+    from .audit.chain import Checkpoint
+
+    if value is None:
+        return None
+    seq, _sep, hash_ = value.partition(":")
+    hash_ = hash_.strip().lower()
+    if not seq.strip().isdigit() or len(hash_) != 64 or any(c not in "0123456789abcdef" for c in hash_):
+        raise click.BadParameter("expected SEQ:HASH, e.g. 1234:<64 hex digits>")
+    return Checkpoint(int(seq), hash_)
+
+
 @audit_cli.command("verify")
-def audit_verify():
-    """Walk the chain and name the first broken entry."""
+@click.option("--expect-head", callback=_head_option, metavar="SEQ:HASH",
+              help="An entry the chain must still hold with this hash (the head from an anchor mail or export).")
+def audit_verify(expect_head):
+    """Walk the chain, check it against every daily anchor (and --expect-head), name the first broken entry."""
     from .audit import chain
 
-    result = chain.verify()
+    result = chain.verify(expected=[expect_head] if expect_head else [])
+    head = f"head {result.head_seq}:{result.head_hash}" if result.head_seq is not None else "no entries"
     if result.ok:
-        click.echo(f"audit chain OK: {result.entries} entries")
-    else:
-        click.echo(f"audit chain BROKEN at entry {result.first_broken_seq}: {result.problem}", err=True)
-        sys.exit(1)
+        click.echo(f"audit chain OK: {result.entries} entries, {head}, {result.anchors_checked} anchors checked")
+        return
+    click.echo(f"audit chain BROKEN at entry {result.first_broken_seq}: {result.problem}", err=True)
+    if (point := result.anchor_mismatch) is not None:
+        source = f"the anchor of {point.day}" if point.day else "--expect-head"
+        missing = "is beyond the chain's end: entries were deleted" if result.problem == chain.ANCHOR_BEYOND_HEAD \
+            else "has another hash in the chain: entries were rewritten"
+        click.echo(f"entry {point.seq} named by {source} {missing} ({head})", err=True)
+    sys.exit(1)
 
 
 @audit_cli.command("export")

@@ -79,6 +79,9 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "SCHEDULER_LEASE_SECONDS": _int("SCHEDULER_LEASE_SECONDS", 300),
         # City-wide dashboard figures: the scheduler recomputes its stored snapshot this often.
         "STATISTICS_SNAPSHOT_SECONDS": _int("STATISTICS_SNAPSHOT_SECONDS", 300),
+        # Public statistics (city and district level, for anyone but the commission) never show a figure built from
+        # fewer provider units than this (reporting/disclosure.py).
+        "PUBLIC_STATS_MIN_UNITS": _int("PUBLIC_STATS_MIN_UNITS", 3),
         # Catalogue: 500,000 yuan makes a "large" instrument (provinces use lower values, so it is a setting).
         "LARGE_INSTRUMENT_THRESHOLD_FEN": _int("LARGE_INSTRUMENT_THRESHOLD_FEN", 50_000_000),
         "DEFENCE_APPROVAL_DAYS": _int("DEFENCE_APPROVAL_DAYS", 365),
@@ -88,7 +91,11 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "VOUCHER_TWO_AUDITOR_THRESHOLD_FEN": _int("VOUCHER_TWO_AUDITOR_THRESHOLD_FEN", 10_000_000),
         "VOUCHER_NOTICE_DAYS": _int("VOUCHER_NOTICE_DAYS", 7),
         "VOUCHER_RETURNED_KEEP_DAYS": _int("VOUCHER_RETURNED_KEEP_DAYS", 30),
+        # Catalogue import: rows of one file (blank rows count), what an XLSX may unpack to, and the size from which
+        # an import runs as a background job of the scheduler instead of in the web request.
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 20000),
+        "IMPORT_MAX_UNZIPPED_BYTES": _int("IMPORT_MAX_UNZIPPED_BYTES", 50 * 1024 * 1024),
+        "IMPORT_INLINE_MAX_ROWS": _int("IMPORT_INLINE_MAX_ROWS", 300),
         # Bookings.
         "AUTO_REJECT_HOURS": _int("AUTO_REJECT_HOURS", 48),
         "NO_SHOW_AFTER_MINUTES": _int("NO_SHOW_AFTER_MINUTES", 60),

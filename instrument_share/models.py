@@ -10,7 +10,7 @@ from .accounts.models import (
     RoleGrant,
     User,
 )
-from .audit.models import AuditEntry
+from .audit.models import AuditAnchor, AuditEntry
 from .bookings.models import (
     Blackout,
     Booking,
@@ -24,6 +24,7 @@ from .bookings.models import (
 )
 from .catalogue.models import (
     Clearance,
+    ImportJob,
     Instrument,
     InstrumentCategory,
     InstrumentRevision,
@@ -52,6 +53,7 @@ __all__ = [
     "AccountToken",
     "AdjustmentRequest",
     "ApiToken",
+    "AuditAnchor",
     "AuditEntry",
     "Blackout",
     "Booking",
@@ -60,6 +62,7 @@ __all__ = [
     "Clearance",
     "ContractTemplate",
     "IdempotencyRecord",
+    "ImportJob",
     "Instrument",
     "InstrumentCategory",
     "InstrumentRevision",

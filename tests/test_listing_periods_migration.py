@@ -6,13 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from instrument_share.db import UTCDateTime, make_engine
 
 from .test_migrations import alembic_config, fresh_url  # noqa: F401  the fixture
 
-BEFORE = "b84d1e6f3a57"
+REVISION = "0431c6613ec5"
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Nanjing
 
 
@@ -27,7 +28,7 @@ def table(name, *names, times=(), dates=()):
 
 def test_periods_are_rebuilt_from_the_audit_log_and_the_current_listing(fresh_url):  # noqa: F811
     cfg = alembic_config(fresh_url)
-    command.upgrade(cfg, BEFORE)
+    command.upgrade(cfg, ScriptDirectory.from_config(cfg).get_revision(REVISION).down_revision)
     engine = make_engine(fresh_url)
     orgs = table("organizations", "id", "name", "uscc", "kind", "region_code", "dishonest", "status",
                  times=("created_at",))

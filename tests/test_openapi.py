@@ -26,6 +26,7 @@ CONTRACT = [
     ("post", "/api/v1/users/{user_id}/roles"),
     ("get", "/api/v1/audit/entries"),
     ("get", "/api/v1/audit/verify"),
+    ("get", "/api/v1/audit/anchors"),
     ("get", "/api/v1/openapi.json"),
 ]
 
@@ -159,3 +160,19 @@ def test_the_document_is_public_and_stable(client):
     anonymous = client.get("/api/v1/openapi.json").get_data()
     again = client.get("/api/v1/openapi.json").get_data()
     assert anonymous == again
+
+
+def test_the_audit_verification_and_anchors_bodies_are_described(document):
+    """api.md v1.1: verify reports the head; the anchors list is public and holds {date, seq, hash}."""
+    paths = document["paths"]
+    verify = paths["/api/v1/audit/verify"]["get"]
+    body = resolve(document, verify["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])
+    assert {"ok", "entries", "first_broken_seq", "head_seq", "head_hash", "anchors_checked",
+            "anchor_mismatch"} <= set(body["required"])
+    assert verify["security"] == [{"bearer": []}]
+    anchors = paths["/api/v1/audit/anchors"]["get"]
+    assert anchors["security"] == []  # anyone
+    page = resolve(document, anchors["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])
+    item = resolve(document, page["properties"]["items"]["items"]["$ref"])
+    assert set(item["required"]) == {"date", "seq", "hash"}
+    assert item["properties"]["date"]["format"] == "date"

@@ -26,9 +26,10 @@ class Operation:
     status: int = 200
     query: list[tuple[str, str]] = field(default_factory=list)
     endpoint: str = ""
+    # The success body, documented: a pydantic model (a named schema) or an inline JSON Schema; None: any object.
+    response: type[BaseModel] | dict | None = None
     # Error codes the operation answers, by status: {409: {"code": "when it is answered"}} (OpenAPI examples).
     errors: dict[int, dict[str, str]] = field(default_factory=dict)
-    response: type[BaseModel] | None = None  # the shape of the success body, where it is documented
 
 
 OPERATIONS: list[Operation] = []
@@ -36,14 +37,15 @@ OPERATIONS: list[Operation] = []
 
 def operation(path: str, method: str, summary: str, *, tag: str, body: type[BaseModel] | None = None,
               auth: str = "required", status: int = 200, query: list[tuple[str, str]] | None = None,
-              errors: dict[int, dict[str, str]] | None = None, response: type[BaseModel] | None = None) -> Callable:
+              response: type[BaseModel] | dict | None = None, errors: dict[int, dict[str, str]] | None = None
+              ) -> Callable:
     """Register a route on the API blueprint and describe it for the OpenAPI document."""
 
     def decorator(fn: Callable) -> Callable:
         endpoint = f"{fn.__name__}_{method.lower()}"
         api_bp.add_url_rule(path, endpoint=endpoint, view_func=fn, methods=[method])
-        OPERATIONS.append(Operation(path, method, summary, tag, body, auth, status, query or [], endpoint,
-                                    errors or {}, response))
+        OPERATIONS.append(Operation(path, method, summary, tag, body, auth, status, query or [], endpoint, response,
+                                    errors or {}))
         return fn
 
     return decorator

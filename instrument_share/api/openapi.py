@@ -31,15 +31,6 @@ ERROR_TEXTS = (("400", "Malformed request"), ("401", "Not authenticated"), ("403
                ("404", "Absent or not visible"), ("409", "Conflict with current state"), ("422", "Invalid values"))
 
 
-def _model_ref(model, schemas: dict[str, dict], mode: str = "validation") -> dict:
-    """Add a pydantic model (and the models it uses) to the components; its $ref."""
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
-    for name, definition in schema.pop("$defs", {}).items():
-        schemas[name] = definition
-    schemas[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
 def _error_response(text: str, codes: dict[str, str]) -> dict:
     """The error body, with one example per documented code (`error` is the code)."""
     media: dict = {"schema": {"$ref": "#/components/schemas/Error"}}
@@ -57,16 +48,25 @@ def build_document() -> dict:
         path, params = openapi_path(op.path)
         params += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
                    for name, kind in op.query]
-        success = _model_ref(op.response, schemas, "serialization") if op.response else {"type": "object"}
         entry = {
             "operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "parameters": params,
             "responses": {str(op.status): {"description": "Success", "content": {"application/json": {
-                "schema": success}}}} | {
+                "schema": op.response if isinstance(op.response, dict) else {"type": "object"}}}}} | {
                 code: _error_response(text, op.errors.get(int(code), {})) for code, text in ERROR_TEXTS},
         }
         if op.body is not None:
+            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in schema.pop("$defs", {}).items():
+                schemas[name] = definition
+            schemas[op.body.__name__] = schema
             entry["requestBody"] = {"required": op.method != "POST" or op.auth != "basic",
-                                    "content": {"application/json": {"schema": _model_ref(op.body, schemas)}}}
+                                    "content": {"application/json": {"schema": {
+                                        "$ref": f"#/components/schemas/{op.body.__name__}"}}}}
+        if op.response is not None and not isinstance(op.response, dict):  # a named success body
+            schema = op.response.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+            schemas |= schema.pop("$defs", {}) | {op.response.__name__: schema}
+            entry["responses"][str(op.status)]["content"]["application/json"]["schema"] = {
+                "$ref": f"#/components/schemas/{op.response.__name__}"}
         if op.auth == "required":
             entry["security"] = [{"bearer": []}]
         elif op.auth == "basic":

@@ -6,9 +6,8 @@ validity, warned 30 days ahead and enforced by a daily job; the superior authori
 
 import json
 from datetime import date, timedelta
-from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -19,6 +18,7 @@ from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..db import db
 from ..mail import outbox
+from ..mail.links import external_url
 from . import listing_periods, policy, search
 from .fields import RESTRICTABLE, Status, Visibility
 from .listings import _apply, _clean, _log, is_expired, require_operator
@@ -32,12 +32,7 @@ def _require_defence(instrument: Instrument) -> None:
 
 
 def _detail_link(instrument_id: int) -> str:
-    """The listing's address; the scheduled jobs have no request (and usually no SERVER_NAME), so use BASE_URL."""
-    if has_request_context() or current_app.config.get("SERVER_NAME"):
-        return url_for("catalogue.detail", instrument_id=instrument_id, _external=True)
-    base = urlsplit(current_app.config["BASE_URL"])
-    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https")
-    return adapter.build("catalogue.detail", {"instrument_id": instrument_id}, force_external=True)
+    return external_url("catalogue.detail", instrument_id=instrument_id)
 
 
 def _notify(users, subject: str, instrument: Instrument, what: str) -> None:

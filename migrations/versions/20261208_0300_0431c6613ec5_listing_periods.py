@@ -18,8 +18,8 @@ history is rebuilt as well as the stored data honestly allows, and every rebuilt
   that last period is left out (nothing is claimed that cannot be shown).
 
 Revision ID: 0431c6613ec5
-Revises: b84d1e6f3a57
-Create Date: 2026-12-08 01:00:00
+Revises: c0360bda30e1
+Create Date: 2026-12-08 03:00:00
 """
 
 import json
@@ -34,7 +34,7 @@ from alembic import op
 import instrument_share.db
 
 revision: str = "0431c6613ec5"
-down_revision: str | None = "b84d1e6f3a57"
+down_revision: str | None = "c0360bda30e1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
