@@ -112,7 +112,7 @@ class _Operator:
 @click.argument("username")
 @click.option("--org", "org_uscc", required=True, help="USCC of the user's organisation.")
 @click.option("--role", "roles", multiple=True)
-@click.option("--email", default=None)
+@click.option("--email", default=None, help="Optional: without it the account gets no mail and no reset link.")
 @click.option("--totp-secret", default=None, help="BASE32 secret: enrols two-factor login at once.")
 def users_create(username, org_uscc, roles, email, totp_secret):
     """Create an account; the password is read from standard input."""
@@ -120,7 +120,7 @@ def users_create(username, org_uscc, roles, email, totp_secret):
 
     from .accounts import users
     from .accounts.models import Organization, RoleGrant
-    from .accounts.roles import Role, role_set_problem
+    from .accounts.roles import Role
     from .audit import chain
     from .core.clock import now_utc
     from .core.errors import DomainError
@@ -136,11 +136,10 @@ def users_create(username, org_uscc, roles, email, totp_secret):
                 wanted = {Role(r) for r in roles}
             except ValueError as exc:
                 raise click.ClickException(f"unknown role: {exc}") from exc
-            problem = role_set_problem(wanted, org.org_kind) if wanted else None
-            if problem:
-                raise click.ClickException(problem)
+            if wanted:
+                users.check_role_set(wanted, org.org_kind)
             user = users.create_user(actor=_Operator(), username=username, password=password,
-                                     email=email or f"{username}@{org.uscc.lower()}.invalid", organization=org)
+                                     email=(email or "").strip() or None, organization=org)
             for role in sorted(wanted):
                 db.session.add(RoleGrant(user=user, role=role.value))
                 chain.append("role.granted", organization_id=org.id, object_type="user", object_id=user.id,

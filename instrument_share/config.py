@@ -58,8 +58,10 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "IDLE_TIMEOUT_MINUTES": _int("IDLE_TIMEOUT_MINUTES", 30),
         "SESSION_LIFETIME_HOURS": _int("SESSION_LIFETIME_HOURS", 12),
-        # Login lockout, counted in the database so it holds across workers and servers.
+        # Login lockout, counted in the database so it holds across workers and servers: per (account, source
+        # address) at LOCKOUT_THRESHOLD, the whole account only at LOCKOUT_ACCOUNT_THRESHOLD (accounts/lockout.py).
         "LOCKOUT_THRESHOLD": _int("LOCKOUT_THRESHOLD", 5),
+        "LOCKOUT_ACCOUNT_THRESHOLD": _int("LOCKOUT_ACCOUNT_THRESHOLD", 50),
         "LOCKOUT_WINDOW_MINUTES": _int("LOCKOUT_WINDOW_MINUTES", 15),
         "LOCKOUT_DURATION_MINUTES": _int("LOCKOUT_DURATION_MINUTES", 30),
         "PASSWORD_MIN_LENGTH": _int("PASSWORD_MIN_LENGTH", 10),

@@ -12,6 +12,8 @@ ERROR_SCHEMA = {
     "properties": {"error": {"type": "string"}, "message": {"type": "string"},
                    "fields": {"type": "object", "additionalProperties": {"type": "string"}}},
 }
+GENERIC_ERRORS = {400: "Malformed request", 401: "Not authenticated", 403: "Not allowed",
+                  404: "Absent or not visible", 409: "Conflict with current state", 422: "Invalid values"}
 _PARAM_RE = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
@@ -27,18 +29,14 @@ def openapi_path(flask_path: str) -> tuple[str, list[dict]]:
     return "/api/v1" + _PARAM_RE.sub(repl, flask_path), params
 
 
-ERROR_TEXTS = (("400", "Malformed request"), ("401", "Not authenticated"), ("403", "Not allowed"),
-               ("404", "Absent or not visible"), ("409", "Conflict with current state"), ("422", "Invalid values"))
-
-
-def _error_response(text: str, codes: dict[str, str]) -> dict:
-    """The error body, with one example per documented code (`error` is the code)."""
+def error_response(description: str, codes: dict[str, str]) -> dict:
+    """An error response; the operation's own codes are named in the description and given as examples."""
     media: dict = {"schema": {"$ref": "#/components/schemas/Error"}}
     if codes:
-        text = f"{text}: {', '.join(codes)}"
-        media["examples"] = {code: {"summary": when, "value": {"error": code, "message": when, "fields": {}}}
-                             for code, when in codes.items()}
-    return {"description": text, "content": {"application/json": media}}
+        description = f"{description}: " + ", ".join(sorted(codes))
+        media["examples"] = {code: {"summary": meaning, "value": {"error": code, "message": meaning, "fields": {}}}
+                             for code, meaning in sorted(codes.items())}
+    return {"description": description, "content": {"application/json": media}}
 
 
 def build_document() -> dict:
@@ -52,7 +50,8 @@ def build_document() -> dict:
             "operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "parameters": params,
             "responses": {str(op.status): {"description": "Success", "content": {"application/json": {
                 "schema": op.response if isinstance(op.response, dict) else {"type": "object"}}}}} | {
-                code: _error_response(text, op.errors.get(int(code), {})) for code, text in ERROR_TEXTS},
+                str(code): error_response(text, op.errors.get(code, {})) for code, text in (
+                    GENERIC_ERRORS | {code: "Error" for code in op.errors if code not in GENERIC_ERRORS}).items()},
         }
         if op.body is not None:
             schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")

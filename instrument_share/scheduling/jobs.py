@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from ..accounts import auth
+from ..accounts import lockout
 from ..audit import anchors as audit_anchors
 from ..bookings import lifecycle
 from ..catalogue import defence, import_runner
@@ -38,7 +38,7 @@ JOBS: list[Job] = [
     Job("send_outbox", 30, outbox.send_due, claimed=False),
     # Queued catalogue imports: each job is claimed under its own lease (catalogue/import_runner.py), so unclaimed.
     Job("catalogue_imports", 5, import_runner.run_due, claimed=False),
-    Job("purge_login_failures", 3600, auth.purge_login_failures),
+    Job("purge_login_failures", 3600, lockout.purge),
     # Hourly, so a listing is suspended within the hour its approval ends (local calendar day).
     Job("defence_approvals", 3600, defence_approvals),
     # Item by item, each in its own transaction and idempotent, so they run unclaimed every minute.

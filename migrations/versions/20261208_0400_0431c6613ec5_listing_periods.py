@@ -18,8 +18,8 @@ history is rebuilt as well as the stored data honestly allows, and every rebuilt
   that last period is left out (nothing is claimed that cannot be shown).
 
 Revision ID: 0431c6613ec5
-Revises: c0360bda30e1
-Create Date: 2026-12-08 03:00:00
+Revises: ccdff2206fe8
+Create Date: 2026-12-08 04:00:00
 """
 
 import json
@@ -34,7 +34,7 @@ from alembic import op
 import instrument_share.db
 
 revision: str = "0431c6613ec5"
-down_revision: str | None = "c0360bda30e1"
+down_revision: str | None = "ccdff2206fe8"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
