@@ -30,6 +30,7 @@ from .catalogue.models import (
     InstrumentCategory,
     InstrumentRevision,
     InstrumentSearchRow,
+    ListingPeriod,
     Resource,
     ResourceInstrument,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "InstrumentSearchRow",
     "Invitation",
     "JobRun",
+    "ListingPeriod",
     "LoginFailure",
     "LoginLock",
     "Notification",

@@ -4,6 +4,8 @@ import csv
 import io
 import itertools
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -11,7 +13,7 @@ from instrument_share.accounts.models import Organization, User
 from instrument_share.audit.models import AuditEntry
 from instrument_share.catalogue import defence, listings
 from instrument_share.catalogue.fields import FIELDS
-from instrument_share.catalogue.models import Instrument
+from instrument_share.catalogue.models import Clearance, Instrument, ListingPeriod
 from instrument_share.db import db
 
 _numbers = itertools.count(1)
@@ -118,6 +120,27 @@ def publish_defence(unit: Unit, visibility: dict, **changes) -> Instrument:
     submit(unit, instrument)
     review(unit, instrument, visibility)
     return approve(unit, instrument)
+
+
+def open_since(instrument: Instrument, since: datetime) -> Instrument:
+    """Test data: the published listing has been open since `since` (its open period starts then; a defence
+    listing's approval is valid from that day), as if it had been published long before the frozen clock."""
+    with db.transaction():
+        period = db.session.scalar(select(ListingPeriod).where(ListingPeriod.instrument_id == instrument.id,
+                                                               ListingPeriod.closed_at.is_(None)))
+        period.opened_at = since
+        if period.valid_from is not None:
+            period.valid_from = since.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    return instrument
+
+
+def clear(unit: Unit, org: Organization) -> None:
+    """Test data: the defence unit has cleared `org` (once)."""
+    with db.transaction():
+        if db.session.scalar(select(Clearance.id).where(Clearance.unit_id == unit.org.id,
+                                                        Clearance.organization_id == org.id)) is None:
+            db.session.add(Clearance(unit_id=unit.org.id, organization_id=org.id, agreement_version="2026-01",
+                                     agreed_on=date(2026, 1, 1), created_by_id=unit.operator.id))
 
 
 def audit_actions(instrument_id: int) -> list[str]:

@@ -7,6 +7,7 @@ cell starts with a character that makes one.
 
 import csv
 import io
+from datetime import timedelta
 
 from openpyxl import load_workbook
 
@@ -16,7 +17,7 @@ from instrument_share.reporting import generation
 from instrument_share.reporting.models import OperationReport
 
 from ._pages import sign_in
-from .catalogue_support import publish_civilian
+from .catalogue_support import open_since, publish_civilian
 from .voucher_workflow_support import act, approved_claim, service, voucher_world
 
 PAYLOADS = ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,1)",
@@ -72,6 +73,7 @@ def test_every_export_route_hands_out_no_live_formula(app, client, factory, froz
     with db.transaction():
         db.session.merge(evil_unit.org).name = '=HYPERLINK("http://evil.example","unit")'
     evil = publish_civilian(evil_unit, service_modes=["machine_time"], fee_per_hour_fen=50_000, **formula_values())
+    open_since(evil, frozen_clock.now - timedelta(days=365))  # listed before its service (measure 19)
     paid = approved_claim(client, world, [service(world, instrument=evil)])
     frozen_clock.move(days=7)
     assert act(client, world, paid.id, "pay", "officer", {"paid_on": "2026-12-08", "payment_ref": "=1+2"}

@@ -19,7 +19,7 @@ from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFa
 from ..db import db
 from ..mail import outbox
 from ..mail.links import external_url
-from . import policy, search
+from . import listing_periods, policy, search
 from .fields import RESTRICTABLE, Status, Visibility
 from .listings import _apply, _clean, _log, is_expired, require_operator
 from .models import Instrument, InstrumentRevision
@@ -179,6 +179,7 @@ def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None
     instrument.approval_no, instrument.approved_on, instrument.valid_until = approval_no, local_today(), end
     instrument.approved_by_id, instrument.expiry_warned_on = actor.id, None
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log(action, actor, instrument, approval_no=approval_no, valid_until=end.isoformat())
     _notify(_people(instrument.owner_id, Role.provider_operator), _("A defence listing was approved"), instrument,
             "approved")
@@ -195,6 +196,7 @@ def revoke(*, actor, instrument: Instrument, reason: str) -> Instrument:
         raise ValidationFailed(_("Give the reason for revoking."), fields={"reason": _("required")})
     instrument.status, instrument.status_reason = Status.revoked.value, reason.strip()
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log("instrument.revoked", actor, instrument, reason=reason.strip())
     instrument_unavailable.send(instrument, reason=_("The defence listing's approval was revoked."))
     _notify(_people(instrument.owner_id, Role.provider_operator), _("A defence listing was revoked"), instrument,
@@ -231,6 +233,7 @@ def expire_due(today: date | None = None) -> int:
     for instrument in due:
         instrument.status, instrument.status_reason = Status.suspended.value, "approval_expired"
         search.reindex(instrument)
+        listing_periods.sync(instrument)
         _log("instrument.expired", None, instrument, valid_until=instrument.valid_until.isoformat())
         instrument_unavailable.send(instrument, reason=_("The defence listing's approval has ended."))
         _notify(_people(instrument.owner_id, Role.provider_operator) + _people(instrument.owner.superior_id,

@@ -20,7 +20,7 @@ from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from ..files.models import StoredFile
 from ..files.store import store
-from . import policy, search
+from . import listing_periods, policy, search
 from .fields import FIELDS, FIELDS_BY_NAME, Status
 from .import_bounds import Limits, Size
 from .import_files import CONVERT, MAX_COLUMNS, is_blank, measure, norm, read_rows
@@ -204,6 +204,7 @@ def import_rows(actor, unit: Organization, parsed: ParsedFile, *, source: Stored
         db.session.add_all(batch)
         db.session.flush()
         search.reindex_many(batch)
+        listing_periods.opened(batch, at=now)
         ids += [i.id for i in batch]
         if progress:
             progress(len(batch))

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -118,6 +119,31 @@ class InstrumentRevision(Base):
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     instrument: Mapped[Instrument] = relationship(back_populates="revisions")
+
+
+class ListingPeriod(Base):
+    """An interval during which a listing was published (open to other organisations), with the approval that was
+    valid for a defence listing then. Written only by catalogue/listing_periods.py, in the transaction that changes
+    the listing's status or approval; measure 19 asks what was open when a service started."""
+
+    __tablename__ = "listing_periods"
+    __table_args__ = (
+        CheckConstraint("closed_at IS NULL OR closed_at >= opened_at", name="closes_after_opening"),
+        Index("ix_listing_periods_instrument_opened", "instrument_id", "opened_at"),
+        # At most one open period per listing.
+        Index("uq_listing_periods_open", "instrument_id", unique=True, sqlite_where=text("closed_at IS NULL"),
+              postgresql_where=text("closed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: still open
+    # Defence listings: the approval's validity (local calendar days, inclusive) during this period.
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    # "recorded" when written as the listing changed; "backfilled" when reconstructed by the migration.
+    source: Mapped[str] = mapped_column(String(16), default="recorded")
 
 
 class Clearance(Base):
