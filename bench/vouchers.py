@@ -240,7 +240,7 @@ def run(url: str, work: Path, args) -> None:
     from instrument_share.db import db
     from instrument_share.vouchers.models import VoucherClaimLine
     from tests import voucher_support as vs
-    from tests.catalogue_support import civilian_unit, create
+    from tests.catalogue_support import civilian_unit, open_since, publish_civilian
     from tests.conftest import FAST_HASH, make_test_app
     from tests.factories import Clock, Factory
 
@@ -250,7 +250,9 @@ def run(url: str, work: Path, args) -> None:
         factory = Factory(app)
         officer = factory.user(factory.org("commission"), ("commission_officer",), totp=True)
         unit = civilian_unit(factory, with_headers=False)
-        instrument = create(unit, service_modes=["machine_time", "sample_testing"])
+        # Listed through the platform since before the services (measure 19: only those are subsidised).
+        instrument = open_since(publish_civilian(unit, service_modes=["machine_time", "sample_testing"]),
+                                vs.LISTED_SINCE)
         policy = vs.make_policy(officer, YEAR, budget_fen=3_000_000_000, enterprise_annual_cap_fen=400_000,
                                 defence_rate_bp=7000)
         ctx = {"unit": unit, "instrument": instrument, "unit_id": unit.org.id, "instrument_id": instrument.id,

@@ -1,4 +1,8 @@
-"""`flask catalogue import`: a unit's instruments from CSV or XLSX, all rows or none, with a progress bar."""
+"""`flask catalogue import`: a unit's instruments from CSV or XLSX, all rows or none, with a progress bar.
+
+The command imports synchronously whatever the file's size, within the same bounds as an upload (rows, columns,
+bytes, what an XLSX unpacks to).
+"""
 
 import sys
 from pathlib import Path
@@ -51,7 +55,7 @@ def catalogue_import(file, unit_uscc, dry_run, publish):
     actor, err, report = _UnitOperator(unit), sys.stderr, None
     try:
         importer.require_importer(actor, unit, publish=publish)
-        parsed = importer.parse_file(file.read_bytes(), file.name)
+        parsed = importer.parse_file(_read_bounded(file), file.name)
         if dry_run:
             with click.progressbar(length=len(parsed.rows), label="Checking", file=err) as bar:
                 report = importer.check(parsed, bar.update)
@@ -68,6 +72,15 @@ def catalogue_import(file, unit_uscc, dry_run, publish):
     state = "published" if result.published else "drafts"
     click.echo(f"imported {result.count} instruments of {unit.name} as {state}: ids {result.first_id}-"
                f"{result.last_id}; source file {result.file_id} sha256 {result.sha256}")
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most one byte more than an upload may hold: enough for the importer to refuse a larger file without
+    reading all of it into memory."""
+    from flask import current_app
+
+    with path.open("rb") as handle:
+        return handle.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
 
 
 def _print_report(report, dry_run: bool) -> None:

@@ -1,5 +1,5 @@
 """Command-line tools: schema migrations, first administrators, audit verification, demo data, scheduler; the
-catalogue and report groups live in their own modules and register here."""
+catalogue, report and backup groups live in their own modules and register here."""
 
 import json
 import sys
@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from .backup_cli import backup_cli
 from .catalogue_cli import catalogue_cli
 from .cli_support import fail
 from .db import db
@@ -112,7 +113,7 @@ class _Operator:
 @click.argument("username")
 @click.option("--org", "org_uscc", required=True, help="USCC of the user's organisation.")
 @click.option("--role", "roles", multiple=True)
-@click.option("--email", default=None)
+@click.option("--email", default=None, help="Optional: without it the account gets no mail and no reset link.")
 @click.option("--totp-secret", default=None, help="BASE32 secret: enrols two-factor login at once.")
 def users_create(username, org_uscc, roles, email, totp_secret):
     """Create an account; the password is read from standard input."""
@@ -120,7 +121,7 @@ def users_create(username, org_uscc, roles, email, totp_secret):
 
     from .accounts import users
     from .accounts.models import Organization, RoleGrant
-    from .accounts.roles import Role, role_set_problem
+    from .accounts.roles import Role
     from .audit import chain
     from .core.clock import now_utc
     from .core.errors import DomainError
@@ -136,11 +137,10 @@ def users_create(username, org_uscc, roles, email, totp_secret):
                 wanted = {Role(r) for r in roles}
             except ValueError as exc:
                 raise click.ClickException(f"unknown role: {exc}") from exc
-            problem = role_set_problem(wanted, org.org_kind) if wanted else None
-            if problem:
-                raise click.ClickException(problem)
+            if wanted:
+                users.check_role_set(wanted, org.org_kind)
             user = users.create_user(actor=_Operator(), username=username, password=password,
-                                     email=email or f"{username}@{org.uscc.lower()}.invalid", organization=org)
+                                     email=(email or "").strip() or None, organization=org)
             for role in sorted(wanted):
                 db.session.add(RoleGrant(user=user, role=role.value))
                 chain.append("role.granted", organization_id=org.id, object_type="user", object_id=user.id,
@@ -159,17 +159,38 @@ def users_create(username, org_uscc, roles, email, totp_secret):
     click.echo(f"user {user.id} {user.username} roles={','.join(sorted(roles)) or '-'}")
 
 
+def _head_option(_ctx, _param, value):
+    """SEQ:HASH, as the anchor mails write it."""
+    from .audit.chain import Checkpoint
+
+    if value is None:
+        return None
+    seq, _sep, hash_ = value.partition(":")
+    hash_ = hash_.strip().lower()
+    if not seq.strip().isdigit() or len(hash_) != 64 or any(c not in "0123456789abcdef" for c in hash_):
+        raise click.BadParameter("expected SEQ:HASH, e.g. 1234:<64 hex digits>")
+    return Checkpoint(int(seq), hash_)
+
+
 @audit_cli.command("verify")
-def audit_verify():
-    """Walk the chain and name the first broken entry."""
+@click.option("--expect-head", callback=_head_option, metavar="SEQ:HASH",
+              help="An entry the chain must still hold with this hash (the head from an anchor mail or export).")
+def audit_verify(expect_head):
+    """Walk the chain, check it against every daily anchor (and --expect-head), name the first broken entry."""
     from .audit import chain
 
-    result = chain.verify()
+    result = chain.verify(expected=[expect_head] if expect_head else [])
+    head = f"head {result.head_seq}:{result.head_hash}" if result.head_seq is not None else "no entries"
     if result.ok:
-        click.echo(f"audit chain OK: {result.entries} entries")
-    else:
-        click.echo(f"audit chain BROKEN at entry {result.first_broken_seq}: {result.problem}", err=True)
-        sys.exit(1)
+        click.echo(f"audit chain OK: {result.entries} entries, {head}, {result.anchors_checked} anchors checked")
+        return
+    click.echo(f"audit chain BROKEN at entry {result.first_broken_seq}: {result.problem}", err=True)
+    if (point := result.anchor_mismatch) is not None:
+        source = f"the anchor of {point.day}" if point.day else "--expect-head"
+        missing = "is beyond the chain's end: entries were deleted" if result.problem == chain.ANCHOR_BEYOND_HEAD \
+            else "has another hash in the chain: entries were rewritten"
+        click.echo(f"entry {point.seq} named by {source} {missing} ({head})", err=True)
+    sys.exit(1)
 
 
 @audit_cli.command("export")
@@ -243,5 +264,5 @@ def scheduler_tick(job_name):
 
 def register_cli(app: Flask) -> None:
     for group in (db_cli, orgs_cli, users_cli, audit_cli, demo_cli, scheduler_cli, catalogue_cli,
-                  reports_cli):
+                  reports_cli, backup_cli):
         app.cli.add_command(group)

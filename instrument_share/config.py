@@ -58,8 +58,10 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "IDLE_TIMEOUT_MINUTES": _int("IDLE_TIMEOUT_MINUTES", 30),
         "SESSION_LIFETIME_HOURS": _int("SESSION_LIFETIME_HOURS", 12),
-        # Login lockout, counted in the database so it holds across workers and servers.
+        # Login lockout, counted in the database so it holds across workers and servers: per (account, source
+        # address) at LOCKOUT_THRESHOLD, the whole account only at LOCKOUT_ACCOUNT_THRESHOLD (accounts/lockout.py).
         "LOCKOUT_THRESHOLD": _int("LOCKOUT_THRESHOLD", 5),
+        "LOCKOUT_ACCOUNT_THRESHOLD": _int("LOCKOUT_ACCOUNT_THRESHOLD", 50),
         "LOCKOUT_WINDOW_MINUTES": _int("LOCKOUT_WINDOW_MINUTES", 15),
         "LOCKOUT_DURATION_MINUTES": _int("LOCKOUT_DURATION_MINUTES", 30),
         "PASSWORD_MIN_LENGTH": _int("PASSWORD_MIN_LENGTH", 10),
@@ -79,6 +81,9 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "SCHEDULER_LEASE_SECONDS": _int("SCHEDULER_LEASE_SECONDS", 300),
         # City-wide dashboard figures: the scheduler recomputes its stored snapshot this often.
         "STATISTICS_SNAPSHOT_SECONDS": _int("STATISTICS_SNAPSHOT_SECONDS", 300),
+        # Public statistics (city and district level, for anyone but the commission) never show a figure built from
+        # fewer provider units than this (reporting/disclosure.py).
+        "PUBLIC_STATS_MIN_UNITS": _int("PUBLIC_STATS_MIN_UNITS", 3),
         # Catalogue: 500,000 yuan makes a "large" instrument (provinces use lower values, so it is a setting).
         "LARGE_INSTRUMENT_THRESHOLD_FEN": _int("LARGE_INSTRUMENT_THRESHOLD_FEN", 50_000_000),
         "DEFENCE_APPROVAL_DAYS": _int("DEFENCE_APPROVAL_DAYS", 365),
@@ -88,8 +93,15 @@ def load_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "VOUCHER_TWO_AUDITOR_THRESHOLD_FEN": _int("VOUCHER_TWO_AUDITOR_THRESHOLD_FEN", 10_000_000),
         "VOUCHER_NOTICE_DAYS": _int("VOUCHER_NOTICE_DAYS", 7),
         "VOUCHER_RETURNED_KEEP_DAYS": _int("VOUCHER_RETURNED_KEEP_DAYS", 30),
+        # Catalogue import: rows of one file (blank rows count), what an XLSX may unpack to, and the size from which
+        # an import runs as a background job of the scheduler instead of in the web request.
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 20000),
-        # Bookings.
+        "IMPORT_MAX_UNZIPPED_BYTES": _int("IMPORT_MAX_UNZIPPED_BYTES", 50 * 1024 * 1024),
+        "IMPORT_INLINE_MAX_ROWS": _int("IMPORT_INLINE_MAX_ROWS", 300),
+        # Bookings. An Idempotency-Key claimed by a request that never answered (its worker killed, the database
+        # gone) is taken over by a retry after this long: keep it above gunicorn's worker timeout (30 s by default),
+        # so a request still running is never doubled.
+        "IDEMPOTENCY_IN_FLIGHT_SECONDS": _int("IDEMPOTENCY_IN_FLIGHT_SECONDS", 60),
         "AUTO_REJECT_HOURS": _int("AUTO_REJECT_HOURS", 48),
         "NO_SHOW_AFTER_MINUTES": _int("NO_SHOW_AFTER_MINUTES", 60),
         "VIOLATIONS_ALLOWED": _int("VIOLATIONS_ALLOWED", 3),

@@ -4,14 +4,18 @@ SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for write tran
 check-then-write logic is serialised; PostgreSQL is reached through psycopg 3.
 """
 
+import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -111,7 +115,32 @@ class Database:
     def init_app(self, app) -> None:
         self.configure(app.config["DATABASE_URL"], busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"],
                        pool_size=app.config["DATABASE_POOL_SIZE"])
-        app.teardown_appcontext(lambda _exc: self.session.remove())
+        app.teardown_appcontext(lambda _exc: self.end_session())
+
+    def end_session(self) -> None:
+        """Close the request's session, rolling back what it left open (see rollback() for a lost connection)."""
+        try:
+            self.session.remove()
+        except DBAPIError as exc:
+            self._discard(exc)
+            self.session.registry.clear()
+
+    def rollback(self) -> None:
+        """Roll back the session's transaction.
+
+        A connection the database dropped after the session's last statement (a server restart) fails that
+        ROLLBACK, yet has nothing left to roll back: the server ended its transaction with it. It is discarded, not
+        raised: the answer (or the error being answered) is already decided, and raising here would make it a 500.
+        """
+        try:
+            self.session.rollback()
+        except DBAPIError as exc:
+            self._discard(exc)
+
+    def _discard(self, exc: DBAPIError) -> None:
+        log.warning("database connection lost before the session ended: %s", exc.orig)
+        with suppress(DBAPIError):
+            self.session.registry().invalidate()  # closed without ROLLBACK; the pool opens a new one next time
 
     @property
     def dialect(self) -> str:

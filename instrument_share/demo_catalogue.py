@@ -1,14 +1,19 @@
-"""Demo instruments, defence listings with approvals, clearances and other resources (part of `flask demo seed`)."""
+"""Demo instruments, defence listings with approvals, clearances and other resources (part of `flask demo seed`).
+
+The published listings have been open for LISTED_DAYS (their listing periods start then), longer than the demo's
+services go back, so those services were given while the instruments were open through the platform (measure 19).
+"""
 
 import json
 from datetime import date, timedelta
 
 from .accounts.models import Organization, User
-from .catalogue import search
+from .catalogue import listing_periods, search
 from .catalogue.models import Clearance, Instrument, Resource
 from .core.clock import local_today, now_utc
 from .db import db
 
+LISTED_DAYS = 300  # the demo services go back 270 days (demo_ledger.DAYS)
 # unit key, name, model, manufacturer, country, value (yuan), category, district, functions, modes, hour fee, sample fee
 CIVILIAN = [
     ("nju", "场发射透射电子显微镜", "Talos F200X", "Thermo Fisher Scientific", "美国", 9_800_000, "0101", "栖霞区",
@@ -63,6 +68,7 @@ RESOURCES = [
 
 def seed_catalogue(orgs: dict[str, Organization], users: dict[str, User]) -> int:
     now, today = now_utc(), local_today()
+    listed, listed_on = now - timedelta(days=LISTED_DAYS), today - timedelta(days=LISTED_DAYS)
     operators = {"nju": "op_nju", "seu": "op_seu", "keylab": "op_keylab", "institute": "op_jitri",
                  "defence14": "op_cj", "defence55": "op_zj"}
     created: dict[str, list[Instrument]] = {}
@@ -73,7 +79,7 @@ def seed_catalogue(orgs: dict[str, Organization], users: dict[str, User]) -> int
                                 fee_per_hour_fen=hour * 100 if hour else None,
                                 fee_per_sample_fen=sample * 100 if sample else None,
                                 purchase_date=date(2019, 6, 1), location=orgs[unit].name,
-                                contact=f"{users[operators[unit]].email}", published_at=now,
+                                contact=f"{users[operators[unit]].email}", published_at=listed,
                                 created_by_id=users[operators[unit]].id)
         created.setdefault(unit, []).append(instrument)
     for unit, name, model, value, cat, functions, modes, hour, visibility, status in DEFENCE:
@@ -85,10 +91,10 @@ def seed_catalogue(orgs: dict[str, Organization], users: dict[str, User]) -> int
                                 contact=users[operators[unit]].email, created_by_id=users[operators[unit]].id)
         if visibility:
             instrument.field_visibility = json.dumps(visibility, sort_keys=True)
-            instrument.review_passed_at = instrument.published_at = now
+            instrument.review_passed_at = instrument.published_at = listed
             instrument.reviewed_by_id = users["secrecy_cj" if unit == "defence14" else "secrecy_zj"].id
-            instrument.approval_no = f"苏国防科工〔{today.year}〕{len(created.get(unit, [])) + 11}号"
-            instrument.approved_on, instrument.valid_until = today, today + timedelta(days=365)
+            instrument.approval_no = f"苏国防科工〔{listed_on.year}〕{len(created.get(unit, [])) + 11}号"
+            instrument.approved_on, instrument.valid_until = listed_on, listed_on + timedelta(days=365)
             instrument.approved_by_id = users["approver_gf"].id
         created.setdefault(unit, []).append(instrument)
     all_instruments = [i for items in created.values() for i in items]
@@ -102,4 +108,5 @@ def seed_catalogue(orgs: dict[str, Organization], users: dict[str, User]) -> int
     db.session.flush()
     for instrument in all_instruments:
         search.reindex(instrument)
+    listing_periods.opened(all_instruments, at=listed)
     return len(all_instruments)

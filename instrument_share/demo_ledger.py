@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from .accounts.models import Organization, User
-from .catalogue.models import Instrument
+from .catalogue.models import Clearance, Instrument
 from .core.clock import local_today, now_utc
 from .db import db
 from .ledger import entries, ratings, service_records
@@ -43,6 +43,9 @@ def seed_ledger(orgs: dict[str, Organization], users: dict[str, User]) -> dict[s
     counts = {"service_records": 0, "payments": 0, "refunds": 0, "ratings": 0}
     instruments = db.session.scalars(select(Instrument).where(Instrument.status == "published")
                                      .order_by(Instrument.id)).all()
+    cleared: dict[int, set[int]] = {}
+    for unit_id, org_id in db.session.execute(select(Clearance.unit_id, Clearance.organization_id)):
+        cleared.setdefault(unit_id, set()).add(org_id)
     for instrument in instruments:
         unit_key = keys.get(instrument.owner_id)
         mode = _mode(instrument)
@@ -55,8 +58,9 @@ def seed_ledger(orgs: dict[str, Organization], users: dict[str, User]) -> dict[s
                 hour=rng.randint(8, 15), minute=rng.choice((0, 30)), second=0, microsecond=0)
             minutes = rng.choice((60, 90, 120, 180, 240))
             user_key = rng.choice([*USERS_OF, unit_key, unit_key])  # about a third own use
-            if user_key == unit_key or orgs[user_key].id == instrument.owner_id:
-                user_key = unit_key
+            if user_key == unit_key or orgs[user_key].id == instrument.owner_id or \
+                    (instrument.is_defence and orgs[user_key].id not in cleared.get(instrument.owner_id, ())):
+                user_key = unit_key  # a defence unit serves only the organisations it has cleared
             samples = rng.randint(1, 12) if mode in ("sample_testing", "statutory_testing") else None
             record = service_records.record_standalone(
                 actor=operator, instrument=instrument, organization=orgs[user_key], mode=mode, actual_start=start,

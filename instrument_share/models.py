@@ -5,12 +5,13 @@ from .accounts.models import (
     ApiToken,
     Invitation,
     LoginFailure,
+    LoginLock,
     Organization,
     OrgRelation,
     RoleGrant,
     User,
 )
-from .audit.models import AuditEntry
+from .audit.models import AuditAnchor, AuditEntry
 from .bookings.models import (
     Blackout,
     Booking,
@@ -24,10 +25,12 @@ from .bookings.models import (
 )
 from .catalogue.models import (
     Clearance,
+    ImportJob,
     Instrument,
     InstrumentCategory,
     InstrumentRevision,
     InstrumentSearchRow,
+    ListingPeriod,
     Resource,
     ResourceInstrument,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "AccountToken",
     "AdjustmentRequest",
     "ApiToken",
+    "AuditAnchor",
     "AuditEntry",
     "Blackout",
     "Booking",
@@ -59,13 +63,16 @@ __all__ = [
     "Clearance",
     "ContractTemplate",
     "IdempotencyRecord",
+    "ImportJob",
     "Instrument",
     "InstrumentCategory",
     "InstrumentRevision",
     "InstrumentSearchRow",
     "Invitation",
     "JobRun",
+    "ListingPeriod",
     "LoginFailure",
+    "LoginLock",
     "Notification",
     "OperationReport",
     "OrgRelation",

@@ -2,6 +2,7 @@
 
 Used by the test command: `python scripts/pg_throwaway.py -- COMMAND...` runs COMMAND with DATABASE_URL set.
 The cluster is UTF-8 (C.UTF-8) so pg_trgm handles Chinese, and durability is off because it is thrown away.
+The fault-injection run restarts it (`throwaway_cluster()` and `Cluster.restart()`).
 """
 
 import contextlib
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 DB_NAME = "instrument_share_test"
@@ -38,8 +40,28 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return cmd
 
 
+@dataclass(frozen=True)
+class Cluster:
+    url: str
+    data: Path
+    pg_ctl: str
+    log: Path
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every session is ended, the server comes back with the options it had."""
+        subprocess.run(_as_postgres([self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-m", "fast",
+                                     "-w", "-t", "60", "restart"]), check=True, env=os.environ | {"LC_ALL": "C.UTF-8"},
+                       stdout=subprocess.DEVNULL)
+
+
 @contextlib.contextmanager
 def throwaway_postgres():
+    with throwaway_cluster() as cluster:
+        yield cluster.url
+
+
+@contextlib.contextmanager
+def throwaway_cluster():
     initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
     if not (initdb and pg_ctl):
         raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) not found; install the 'postgresql' package")
@@ -63,7 +85,7 @@ def throwaway_postgres():
                                      "-t", "60", "start"]), check=True, env=env, stdout=subprocess.DEVNULL)
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/{DB_NAME}"
         _create_database(port)
-        yield url
+        yield Cluster(url, data, pg_ctl, base / "log")
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),

@@ -1,14 +1,19 @@
 """Builders shared by the catalogue tests: units with their people, and instruments taken through the real services."""
 
+import csv
+import io
 import itertools
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from instrument_share.accounts.models import Organization, User
 from instrument_share.audit.models import AuditEntry
 from instrument_share.catalogue import defence, listings
-from instrument_share.catalogue.models import Instrument
+from instrument_share.catalogue.fields import FIELDS
+from instrument_share.catalogue.models import Clearance, Instrument, ListingPeriod
 from instrument_share.db import db
 
 _numbers = itertools.count(1)
@@ -117,7 +122,54 @@ def publish_defence(unit: Unit, visibility: dict, **changes) -> Instrument:
     return approve(unit, instrument)
 
 
+def open_since(instrument: Instrument, since: datetime) -> Instrument:
+    """Test data: the published listing has been open since `since` (its open period starts then; a defence
+    listing's approval is valid from that day), as if it had been published long before the frozen clock."""
+    with db.transaction():
+        period = db.session.scalar(select(ListingPeriod).where(ListingPeriod.instrument_id == instrument.id,
+                                                               ListingPeriod.closed_at.is_(None)))
+        period.opened_at = since
+        if period.valid_from is not None:
+            period.valid_from = since.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    return instrument
+
+
+def clear(unit: Unit, org: Organization) -> None:
+    """Test data: the defence unit has cleared `org` (once)."""
+    with db.transaction():
+        if db.session.scalar(select(Clearance.id).where(Clearance.unit_id == unit.org.id,
+                                                        Clearance.organization_id == org.id)) is None:
+            db.session.add(Clearance(unit_id=unit.org.id, organization_id=org.id, agreement_version="2026-01",
+                                     agreed_on=date(2026, 1, 1), created_by_id=unit.operator.id))
+
+
 def audit_actions(instrument_id: int) -> list[str]:
     db.session.rollback()
     return list(db.session.scalars(select(AuditEntry.action).where(
         AuditEntry.object_type == "instrument", AuditEntry.object_id == str(instrument_id)).order_by(AuditEntry.seq)))
+
+
+# ---------------------------------------------------------------- catalogue files for bulk import
+
+HEADERS = [f.header for f in FIELDS]
+
+
+def row(i: int, **changes) -> dict:
+    values = {"name_zh": f"液相色谱仪 L{i:05d}", "name_en": "HPLC", "model": f"1290-{i}", "manufacturer": "安捷伦",
+              "country": "美国", "serial_no": f"SN{i:06d}", "purchase_date": "2024/5/31",
+              "original_value_fen": "523000.50", "category_code": "0105", "location": "南京市鼓楼区汉口路22号",
+              "district": "鼓楼区", "technical_indicators": "流速 0.001–5 mL/min", "main_functions": "药物成分分离",
+              "service_content": "送样检测", "service_modes": "机时、送样检测", "fee_per_hour_fen": "120",
+              "fee_per_sample_fen": "80.5", "fee_notes": "", "contact": "025-83590000"}
+    return values | changes
+
+
+def table(rows: list[dict], headers: list[str] = HEADERS, names: list[str] | None = None) -> list[list]:
+    names = names or [f.name for f in FIELDS]
+    return [list(headers), *([r.get(n, "") for n in names] if r else [] for r in rows)]
+
+
+def csv_bytes(cells: list[list], encoding: str = "utf-8-sig") -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(cells)
+    return out.getvalue().encode(encoding)

@@ -69,7 +69,7 @@ def migrated_template(tmp_path_factory) -> str:
 
 
 # Tables whose triggers refuse TRUNCATE; only the test teardown may empty them.
-APPEND_ONLY_TABLES = ("audit_entries", "revenue_entries")
+APPEND_ONLY_TABLES = ("audit_entries", "audit_anchors", "revenue_entries")
 
 
 def _empty_postgres(url: str) -> None:

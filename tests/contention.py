@@ -57,11 +57,14 @@ class Server:
 
 
 def start_servers(database_url: str, *, servers: int, workers: int, log_dir: Path,
-                  app: str = "tests.contention_app:app") -> list[Server]:
+                  app: str = "tests.contention_app:app", env: dict | None = None,
+                  args: tuple[str, ...] = ()) -> list[Server]:
     """Start gunicorn servers on ports the kernel picks (bound to port 0 and read back from the log, so no other
-    process can take the port between choosing and binding it), without the shared control socket."""
+    process can take the port between choosing and binding it), without the shared control socket. `env` and
+    `args` add environment variables and gunicorn options."""
     env = os.environ | {"DATABASE_URL": database_url, "SECRET_KEY": "contention-secret-key",
-                        "SESSION_COOKIE_SECURE": "0", "DATABASE_POOL_SIZE": "2", "PYTHONDONTWRITEBYTECODE": "1"}
+                        "SESSION_COOKIE_SECURE": "0", "DATABASE_POOL_SIZE": "2", "PYTHONDONTWRITEBYTECODE": "1"} \
+        | (env or {})
     started = []
     try:
         for i in range(servers):
@@ -69,7 +72,7 @@ def start_servers(database_url: str, *, servers: int, workers: int, log_dir: Pat
             with log.open("wb") as out:
                 proc = subprocess.Popen(
                     [str(GUNICORN), "-w", str(workers), "-b", "127.0.0.1:0", "--timeout", "60",
-                     "--graceful-timeout", "5", "--no-control-socket", app],
+                     "--graceful-timeout", "5", "--no-control-socket", *args, app],
                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
             started.append(Server(0, proc, log))
         for server in started:

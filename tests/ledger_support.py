@@ -2,7 +2,8 @@
 service records made through the real services, and ledger sums read straight from the table.
 
 The frozen clock starts on Tuesday 2026-12-01 10:00 in Nanjing (booking_support); stand-alone records are put on
-the day before, so they have ended.
+the day before, so they have ended. The instrument has been listed since 1 November (measure 19: services for other
+organisations are recorded only while it is open).
 """
 
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from instrument_share.ledger import entries, service_records
 from instrument_share.ledger.models import RevenueEntry, ServiceRecord
 
 from .booking_support import DAY0, at, book, booker, expect, iso
-from .catalogue_support import civilian_unit, publish_civilian
+from .catalogue_support import civilian_unit, open_since, publish_civilian
 
 ALL_MODES = ["machine_time", "sample_testing", "experiment", "statutory_testing"]
 PER_HOUR, PER_SAMPLE = 50_000, 20_000
+LISTED_SINCE = at(-30, "00:00")
 
 
 @dataclass
@@ -43,8 +45,9 @@ class Ledger:
 def make_ledger(factory, **instrument_changes) -> Ledger:
     unit = civilian_unit(factory)
     op2 = factory.user(unit.org, ("provider_operator",))
-    instrument = publish_civilian(unit, **({"service_modes": ALL_MODES, "fee_per_hour_fen": PER_HOUR,
-                                            "fee_per_sample_fen": PER_SAMPLE} | instrument_changes))
+    instrument = open_since(publish_civilian(unit, **({"service_modes": ALL_MODES, "fee_per_hour_fen": PER_HOUR,
+                                                       "fee_per_sample_fen": PER_SAMPLE} | instrument_changes)),
+                            LISTED_SINCE)
     commission_org = factory.org("commission")
     commission = factory.user(commission_org, ("commission_auditor",), totp=True)
     ledger = Ledger(unit, op2, instrument, booker(factory), booker(factory), commission, factory)

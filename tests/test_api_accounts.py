@@ -1043,6 +1043,7 @@ MATRIX = {
     ("GET", "/audit/verify"): (
         lambda f, w, p: ("/audit/verify", None),
         dict.fromkeys(PERSONAS, 403) | {"anonymous": 401, "audit_admin": 200}),
+    ("GET", "/audit/anchors"): (lambda f, w, p: ("/audit/anchors", None), dict.fromkeys(PERSONAS, 200)),
     ("GET", "/openapi.json"): (lambda f, w, p: ("/openapi.json", None), dict.fromkeys(PERSONAS, 200)),
 }
 

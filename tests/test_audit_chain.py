@@ -207,8 +207,8 @@ def test_random_single_row_tampering_is_detected_at_the_right_seq(app):
              + [("swap", rng.randint(1, n - 1)) for _ in range(12)]
              + [("insert", rng.randint(1, n)) for _ in range(12)])
     tamper = {"edit": edit, "delete": delete, "swap": swap, "insert": insert_forged}
-    # A deleted last entry is a shortened chain, which only an exported head (README: archiving) reveals; the
-    # cases above therefore delete or swap entries that have a successor.
+    # A deleted last entry is a shortened chain, which only a daily anchor or a kept head reveals
+    # (test_audit_anchors.py); the cases above therefore delete or swap entries that have a successor.
     detected = 0
     for kind, seq in cases:
         with db.engine.connect() as conn:
@@ -252,8 +252,10 @@ def test_verify_api_is_for_the_audit_admin_only(app, client, factory):
     assert response.status_code == 200
     body = response.get_json()
     count = body["entries"]
-    assert body == {"ok": True, "entries": count, "first_broken_seq": None, "problem": None}
-    assert count == db.session.scalar(select(func.count()).select_from(AuditEntry))
+    head = db.session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc())).first()
+    assert body == {"ok": True, "entries": count, "first_broken_seq": None, "problem": None,
+                    "head_seq": head.seq, "head_hash": head.hash, "anchors_checked": 0, "anchor_mismatch": None}
+    assert count == db.session.scalar(select(func.count()).select_from(AuditEntry)) == head.seq
 
     for user in others:
         refused = client.get("/api/v1/audit/verify", headers=factory.bearer(user))

@@ -890,7 +890,7 @@ def test_when_only_the_database_sees_the_overlap_the_loser_still_gets_409_naming
 
 def test_a_request_still_in_flight_gets_409_until_it_is_abandoned(client, w):
     """While the first request with a key is running (its claim has no answer yet), a duplicate is told 409; a claim
-    left without an answer for five minutes (the first request died) is taken over."""
+    left without an answer for IDEMPOTENCY_IN_FLIGHT_SECONDS (the first request died) is taken over."""
     from instrument_share.bookings import idempotency
 
     body = {"instrument_id": w.instrument.id, "mode": "machine_time", "start": iso(1, "12:00"), "end": iso(1, "13:00")}
@@ -899,7 +899,9 @@ def test_a_request_still_in_flight_gets_409_until_it_is_abandoned(client, w):
     headers = w.alice.headers | {"Idempotency-Key": "slow-1"}
     expect(api(client, "POST", "/bookings", headers, body), 409, "request_in_flight")
     assert bookings_in_db() == 0
-    w.extra["clock"].move(minutes=5, seconds=1)
+    w.extra["clock"].move(seconds=59)
+    expect(api(client, "POST", "/bookings", headers, body), 409, "request_in_flight")
+    w.extra["clock"].move(seconds=2)
     first = created(api(client, "POST", "/bookings", headers, body))
     assert expect(api(client, "POST", "/bookings", headers, body), 201) == first
     assert bookings_in_db() == 1

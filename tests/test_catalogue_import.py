@@ -1,6 +1,5 @@
 """Bulk import of a unit's catalogue (issue 3 item 8): CSV/XLSX, dry run report, all-or-nothing, CLI and pages."""
 
-import csv
 import hashlib
 import io
 import json
@@ -22,30 +21,8 @@ from instrument_share.core.errors import Conflict, PermissionDenied, ValidationF
 from instrument_share.db import db
 from instrument_share.files.models import StoredFile
 
+from .catalogue_support import HEADERS, csv_bytes, row, table
 from .factories import csrf_from, login
-
-HEADERS = [f.header for f in FIELDS]
-
-
-def row(i: int, **changes) -> dict:
-    values = {"name_zh": f"液相色谱仪 L{i:05d}", "name_en": "HPLC", "model": f"1290-{i}", "manufacturer": "安捷伦",
-              "country": "美国", "serial_no": f"SN{i:06d}", "purchase_date": "2024/5/31",
-              "original_value_fen": "523000.50", "category_code": "0105", "location": "南京市鼓楼区汉口路22号",
-              "district": "鼓楼区", "technical_indicators": "流速 0.001–5 mL/min", "main_functions": "药物成分分离",
-              "service_content": "送样检测", "service_modes": "机时、送样检测", "fee_per_hour_fen": "120",
-              "fee_per_sample_fen": "80.5", "fee_notes": "", "contact": "025-83590000"}
-    return values | changes
-
-
-def table(rows: list[dict], headers: list[str] = HEADERS, names: list[str] | None = None) -> list[list]:
-    names = names or [f.name for f in FIELDS]
-    return [list(headers), *([r.get(n, "") for n in names] if r else [] for r in rows)]
-
-
-def csv_bytes(cells: list[list], encoding: str = "utf-8-sig") -> bytes:
-    out = io.StringIO()
-    csv.writer(out).writerows(cells)
-    return out.getvalue().encode(encoding)
 
 
 def xlsx_bytes(cells: list[list]) -> bytes:

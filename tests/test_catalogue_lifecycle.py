@@ -593,6 +593,13 @@ def test_clearances_api(client, factory, unit):
     error(call(client, "POST", f"/organizations/{university.org.id}/clearances", university.h("operator"),
                {"organization_id": enterprise.id, "agreement_version": "V1"}), 403)  # not a defence unit
     error(call(client, "GET", "/organizations/999999999/clearances", unit.h("operator")), 404)
+    # A pending organisation is not visible to them: its id answers like a missing one, not 403 (api.md).
+    body = {"organization_id": other_enterprise.id, "agreement_version": "V1"}
+    for method, tail in (("GET", ""), ("POST", ""), ("DELETE", f"/{enterprise.id}")):
+        hidden = call(client, method, f"/organizations/{pending.id}/clearances{tail}", unit.h("operator"), body)
+        missing = call(client, method, f"/organizations/999999999/clearances{tail}", unit.h("operator"), body)
+        assert (hidden.status_code, hidden.get_json()) == (missing.status_code, missing.get_json()) == (
+            404, missing.get_json()), method
     ok(call(client, "POST", base, unit.h("reviewer"), {"organization_id": other_enterprise.id,
                                                        "agreement_version": "V1"}), 201)
 

@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 from instrument_share.db import db
 from instrument_share.reporting import generation
 
-from .catalogue_support import defence_unit, publish_defence
+from .catalogue_support import civilian_unit, defence_unit, publish_civilian, publish_defence
 from .factories import english, post_form, sign_in
 from .reporting_support import entry, local, rate, record, scene
 
@@ -21,6 +21,9 @@ def _world(factory, frozen_clock):
     entry(rec, "payment", 123_456, date(2026, 11, 5), user=op)
     rate(rec, 5, user=s.sme1_user)
     record(s.b1, s.sme2, start=local(2026, 10, 20), minutes=60, operator=s.unit_b.operator)
+    unit_c = civilian_unit(factory)  # a third provider unit: the public city figures need three
+    c1 = publish_civilian(unit_c, district="玄武区", name_zh="色谱仪C1")
+    record(c1, s.sme2, start=local(2026, 11, 4), minutes=30, operator=unit_c.operator)
     commission = factory.org("commission")
     s.extra["auditor"] = factory.user(commission, ("commission_auditor",), totp=True)
     return s
@@ -45,7 +48,7 @@ def test_anonymous_visitors_see_the_city_figures(client, factory, frozen_clock):
     assert client.get("/dashboards/").location.endswith("/dashboards/city")
     html = _page(client, "/dashboards/city")
     _svg_ok(html)
-    assert "3.5" in html and "玄武区" in html  # 210 minutes this year; the district of both instruments
+    assert "4.0" in html and "玄武区" in html  # 240 minutes this year; the district of the three instruments
     assert "扫描电镜A1" not in html  # no instrument names on the public page
     for path in ("/dashboards/unit", "/dashboards/commission", "/dashboards/organization", "/reports/"):
         assert client.get(path).status_code == 302  # to the sign-in page
@@ -136,7 +139,9 @@ def test_a_defence_instruments_hidden_name_and_district_stay_hidden(client, fact
     record(secret, s.sme1, start=local(2026, 11, 10), minutes=600, operator=unit.operator)
     english(client)
     city = _page(client, "/dashboards/city")
-    assert "秘密区" not in city and "Undisclosed" in city
+    # Its district is withheld; so are its figures: one unit under "Undisclosed", and with it 玄武区 (the city
+    # minus 玄武区 would give it back): both count under "Other districts" only.
+    assert "秘密区" not in city and "Undisclosed" not in city and "Other districts" in city
     sign_in(client, factory, s.extra["auditor"])
     html = _page(client, "/dashboards/commission")
     assert "保密仪器甲" not in html and "秘密区" not in html and "Undisclosed instrument" in html
@@ -150,8 +155,8 @@ def test_city_figures_are_kept_a_few_minutes_per_app_and_language(app, client, f
     s = _world(factory, frozen_clock)
     english(client)
     first = _page(client, "/dashboards/city")
-    assert "3.5" in first
+    assert "4.0" in first
     record(s.a2, s.sme2, start=local(2026, 11, 20), minutes=600, operator=s.unit_a.operator)
-    assert "13.5" not in _page(client, "/dashboards/city")  # the cached figures
+    assert "14.0" not in _page(client, "/dashboards/city")  # the cached figures
     app.config["DASHBOARD_CACHE_SECONDS"] = 0
-    assert "13.5" in _page(client, "/dashboards/city")
+    assert "14.0" in _page(client, "/dashboards/city")

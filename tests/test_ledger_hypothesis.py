@@ -1,6 +1,7 @@
 """Random sequences of charges, payments, refunds, adjustments and adjustment decisions keep every ledger invariant
-(issue 5, "Done when"): refunds never exceed payments, the balances equal the sum of the entries and a model kept
-beside them, and an adjustment request changes nothing until a second operator approves it.
+(issue 5, "Done when"; issue 13): refunds never exceed payments, payments never exceed what is owed, the balances
+equal the sum of the entries and a model kept beside them, and an adjustment request changes nothing until a second
+operator approves it.
 
 Each example works on a fresh service record of one world (the database is not reset between examples), so the
 unit-wide totals are checked against the table too.
@@ -48,10 +49,23 @@ def test_random_ledger_sequences_keep_every_invariant(app, factory, frozen_clock
             self._append("charge", amount)
             self.model["charge"] += amount
 
+        def owed(self) -> int:
+            model = self.model
+            return model["charge"] + model["debit"] - model["credit"] - model["payment"] + model["refund"]
+
         @rule(amount=amounts)
         def pay(self, amount):
-            self._append("payment", amount)
-            self.model["payment"] += amount
+            if amount > self.owed():
+                try:
+                    self._append("payment", amount)
+                except Conflict as refused:
+                    assert refused.code == "payment_exceeds_owed"
+                    assert refused.extra["owed_fen"] == max(self.owed(), 0)
+                else:
+                    raise AssertionError("a payment above what is owed was accepted")
+            else:
+                self._append("payment", amount)
+                self.model["payment"] += amount
 
         @rule(amount=amounts)
         def refund(self, amount):
@@ -107,8 +121,7 @@ def test_random_ledger_sequences_keep_every_invariant(app, factory, frozen_clock
         def balances_add_up(self):
             table = sums_from_table(self.record.id)
             b = entries.balance(self.record.id)
-            model = self.model
-            owed = model["charge"] + model["debit"] - model["credit"] - model["payment"] + model["refund"]
+            model, owed = self.model, self.owed()
             assert (b.charged_fen, b.debit_fen, b.credit_fen, b.paid_fen, b.refunded_fen, b.owed_fen) == (
                 model["charge"], model["debit"], model["credit"], model["payment"], model["refund"], owed)
             assert table == {"charge": b.charged_fen, "debit": b.debit_fen, "credit": b.credit_fen,

@@ -288,8 +288,8 @@ def test_balances_of_units_and_organisations_equal_the_sum_of_their_entries(lg):
     append(lg, records[0], "payment", 60_000)
     append(lg, records[0], "refund", 7_001)
     append(lg, records[1], "adjustment", 999, direction="credit", reason="late")
-    append(lg, records[2], "payment", 50_834)
     append(lg, records[2], "adjustment", 3, direction="debit", reason="rounding")
+    append(lg, records[2], "payment", 50_834)  # fits only with the debit: a payment never exceeds what is owed
     other = make_ledger(lg.factory)
     append(other, standalone(other), "payment", 123)
     for record in records:

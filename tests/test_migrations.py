@@ -32,6 +32,9 @@ UNCOMPARED_OBJECTS = {
         # Audit entries are append-only (ASVS 16.4.2, MLPS 8.1.4.3).
         "audit_entries_no_update": ("trigger", "audit_entries"),
         "audit_entries_no_delete": ("trigger", "audit_entries"),
+        # ... and so are the daily anchors of its head (issue 13).
+        "audit_anchors_no_update": ("trigger", "audit_anchors"),
+        "audit_anchors_no_delete": ("trigger", "audit_anchors"),
         # Full-text search over the catalogue: the FTS5 table and the triggers that keep it in step.
         "instrument_fts": ("fts5 table", "instrument_search"),
         "instrument_search_ai": ("trigger", "instrument_search"),
@@ -50,6 +53,9 @@ UNCOMPARED_OBJECTS = {
         "audit_entries_no_change": ("trigger", "audit_entries"),
         "audit_entries_no_truncate": ("trigger", "audit_entries"),
         "audit_entries_append_only": ("function", None),
+        "audit_anchors_no_change": ("trigger", "audit_anchors"),
+        "audit_anchors_no_truncate": ("trigger", "audit_anchors"),
+        "audit_anchors_append_only": ("function", None),
         "revenue_entries_no_change": ("trigger", "revenue_entries"),
         "revenue_entries_no_truncate": ("trigger", "revenue_entries"),
         "revenue_entries_append_only": ("function", None),

@@ -26,6 +26,7 @@ CONTRACT = [
     ("post", "/api/v1/users/{user_id}/roles"),
     ("get", "/api/v1/audit/entries"),
     ("get", "/api/v1/audit/verify"),
+    ("get", "/api/v1/audit/anchors"),
     ("get", "/api/v1/openapi.json"),
 ]
 
@@ -159,3 +160,35 @@ def test_the_document_is_public_and_stable(client):
     anonymous = client.get("/api/v1/openapi.json").get_data()
     again = client.get("/api/v1/openapi.json").get_data()
     assert anonymous == again
+
+
+def test_the_audit_verification_and_anchors_bodies_are_described(document):
+    """api.md v1.1: verify reports the head; the anchors list is public and holds {date, seq, hash}."""
+    paths = document["paths"]
+    verify = paths["/api/v1/audit/verify"]["get"]
+    body = resolve(document, verify["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])
+    assert {"ok", "entries", "first_broken_seq", "head_seq", "head_hash", "anchors_checked",
+            "anchor_mismatch"} <= set(body["required"])
+    assert verify["security"] == [{"bearer": []}]
+    anchors = paths["/api/v1/audit/anchors"]["get"]
+    assert anchors["security"] == []  # anyone
+    page = resolve(document, anchors["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])
+    item = resolve(document, page["properties"]["items"]["items"]["$ref"])
+    assert set(item["required"]) == {"date", "seq", "hash"}
+    assert item["properties"]["date"]["format"] == "date"
+
+
+def documented_codes(document: dict, method: str, path: str, status: str) -> set[str]:
+    response = document["paths"][path][method]["responses"][status]
+    return set(response["content"]["application/json"].get("examples", {}))
+
+
+def test_the_sign_in_and_role_codes_of_api_md_v1_1_are_documented(document):
+    """Sign-in answers 401 invalid_credentials whatever the reason (account_locked is gone); roles 409 role_conflict."""
+    assert "invalid_credentials" in documented_codes(document, "post", "/api/v1/tokens", "401")
+    assert "role_conflict" in documented_codes(document, "post", "/api/v1/users/{user_id}/roles", "409")
+    assert "account_locked" not in json.dumps(document)
+    for status in ("401", "403"):
+        for code, example in document["paths"]["/api/v1/tokens"]["post"]["responses"][status]["content"][
+                "application/json"]["examples"].items():
+            assert example["value"]["error"] == code and example["value"]["message"]

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from .catalogue_support import call, defence_unit, publish_defence
+from .catalogue_support import call, civilian_unit, defence_unit, publish_civilian, publish_defence
 from .reporting_support import entry, local, rate, record, scene
 
 FIELDS = {"effective_minutes", "external_minutes", "sharing_rate_bp", "revenue_fen", "external_users", "rating_avg"}
@@ -20,19 +20,37 @@ def _data(factory):
     return s
 
 
-def test_city_level_statistics_are_public_with_the_contract_fields(client, factory):
-    _data(factory)
-    response = call(client, "GET", "/statistics?year=2026&quarter=4")
+def _commission(factory) -> dict:
+    return factory.bearer(factory.user(factory.org("commission"), ("commission_auditor",), totp=True))
+
+
+def test_city_level_statistics_with_the_contract_fields(app, client, factory):
+    s = _data(factory)
+    commission = _commission(factory)  # reads city and district figures whole
+    response = call(client, "GET", "/statistics?year=2026&quarter=4", commission)
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) >= FIELDS
+    assert set(body) >= FIELDS and body["suppressed"] is False
     assert (body["effective_minutes"], body["external_minutes"], body["sharing_rate_bp"]) == (180, 150, 8333)
     assert (body["revenue_fen"], body["external_users"], body["rating_avg"]) == (75_000, 2, 5.0)
     assert (body["from"], body["to"]) == ("2026-10-01", "2026-12-31")
     assert body["indicators"]["effective_machine_hours"] == "3.0"
-    district = call(client, "GET", "/statistics?year=2026&district=" + "鼓楼区").get_json()
+    district = call(client, "GET", "/statistics?year=2026&district=" + "鼓楼区", commission).get_json()
     assert (district["effective_minutes"], district["sharing_rate_bp"]) == (30, 0)
-    assert call(client, "GET", "/statistics?year=2026&quarter=3").get_json()["effective_minutes"] == 0
+    assert call(client, "GET", "/statistics?year=2026&quarter=3", commission).get_json()["effective_minutes"] == 0
+    # Anyone else: city level is public, but never a figure of fewer than three provider units
+    # (test_statistics_disclosure.py). Two units served: nothing; a third: the service figures, while payments
+    # and ratings, all unit A's, stay withheld.
+    public = call(client, "GET", "/statistics?year=2026&quarter=4").get_json()
+    assert public["suppressed"] is True and not FIELDS & set(public)
+    assert (public["from"], public["to"]) == ("2026-10-01", "2026-12-31")
+    third = civilian_unit(factory)
+    record(publish_civilian(third, district="玄武区"), s.sme1, start=local(2026, 11, 4), minutes=20,
+           operator=third.operator)
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    public = call(client, "GET", "/statistics?year=2026&quarter=4").get_json()
+    assert public["suppressed"] is True and public["effective_minutes"] == 200 and public["external_users"] == 2
+    assert "revenue_fen" not in public and "rating_avg" not in public
 
 
 def test_unit_and_instrument_statistics_for_the_unit_operators_and_the_commission(client, factory):
@@ -99,6 +117,9 @@ def test_a_district_the_confidentiality_review_withheld_is_never_matched(client,
     opened = publish_defence(unit, {"name_zh": "public", "district": "public"}, district="秦淮区")
     record(secret, s.sme1, start=local(2026, 11, 10), minutes=600, operator=unit.operator)
     record(opened, s.sme1, start=local(2026, 11, 11), minutes=45, operator=unit.operator)
-    assert call(client, "GET", "/statistics?district=" + "秘密区").get_json()["effective_minutes"] == 0
-    assert call(client, "GET", "/statistics?district=" + "秦淮区").get_json()["effective_minutes"] == 45
-    assert call(client, "GET", "/statistics").get_json()["effective_minutes"] == 645  # still in the city total
+    commission = _commission(factory)
+    assert call(client, "GET", "/statistics?district=" + "秘密区", commission).get_json()["effective_minutes"] == 0
+    assert call(client, "GET", "/statistics?district=" + "秦淮区", commission).get_json()["effective_minutes"] == 45
+    assert call(client, "GET", "/statistics", commission).get_json()["effective_minutes"] == 645  # in the city
+    for query in ("?district=" + "秘密区", "?district=" + "秦淮区", ""):  # one unit: nothing for the public
+        assert call(client, "GET", "/statistics" + query).get_json()["suppressed"] is True

@@ -174,6 +174,7 @@ def test_yesterdays_snapshot_is_ignored(app, client, factory, frozen_clock):
 def test_district_rows_are_recomputed_when_a_district_was_withdrawn_since(app, client, factory, frozen_clock):
     s = _world(factory)
     app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    app.config["PUBLIC_STATS_MIN_UNITS"] = 1  # the one-unit district is public (test_statistics_disclosure.py)
     english(client)
     unit = defence_unit(factory)
     open_defence = publish_defence(unit, {"name_zh": "public", "district": "public", "service_modes": "registered"},

@@ -11,9 +11,10 @@ import segno
 from sqlalchemy import func, select
 
 from instrument_share.accounts import secrets
-from instrument_share.accounts.models import ApiToken, LoginFailure, User
+from instrument_share.accounts.models import ApiToken, LoginFailure, LoginLock, User
 from instrument_share.accounts.roles import TOTP_REQUIRED_ROLES, Role
 from instrument_share.audit.models import AuditEntry
+from instrument_share.core.clock import now_utc
 from instrument_share.db import db
 
 from .factories import PASSWORD, csrf_from, english, login, post_form, signed_in
@@ -165,18 +166,33 @@ def test_a_wrong_code_is_refused_and_counts_toward_the_lockout(client, factory, 
     threshold = app.config["LOCKOUT_THRESHOLD"]
     for _ in range(threshold - 2):
         assert submit_code(client, bad).status_code == 200
-    assert fresh(user).locked_until is None
-    last = submit_code(client, bad)  # the threshold is reached: the account locks and the code step ends
-    assert last.status_code == 302 and last.location.startswith("/login")
-    assert fresh(user).locked_until is not None
-    assert "account.locked" in actions(user)
-    assert client.get("/login/totp").location.startswith("/login")  # no more guesses on this sign-in
+    assert pair_locked(user) is False
+    wrong_page = submit_code(client, bad)  # the threshold is reached: this address is locked out of the account
+    assert pair_locked(user) is True
+    assert "login.pair_locked" in actions(user)
 
-    # Even the right password and code do not help while the lock lasts.
-    english(client)
-    locked = login(client, user.username)
-    assert locked.status_code == 200 and "locked" in locked.get_data(as_text=True)
+    # The code step answers a lock exactly like a wrong code, and refuses even the right code meanwhile.
+    right_page = submit_code(client, factory.totp_code(user))
+    assert right_page.status_code == wrong_page.status_code == 200
+    assert flash_of(right_page) == flash_of(wrong_page)
     assert not signed_in(client)
+
+    # So do the password step and the right password.
+    locked = login(client, user.username)
+    assert locked.status_code == 200 and flash_of(locked) == flash_of(wrong_page)
+    assert not signed_in(client)
+
+
+def flash_of(response) -> str:
+    match = re.search(r'<div class="flash flash-error"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
+    assert match, response.get_data(as_text=True)
+    return match.group(1).strip()
+
+
+def pair_locked(user: User, address: str = "127.0.0.1") -> bool:
+    db.session.expire_all()
+    lock = db.session.get(LoginLock, (user.id, address))
+    return lock is not None and lock.locked_until > now_utc()
 
 
 def test_a_code_cannot_be_replayed(client, factory, frozen_clock, app):
@@ -302,7 +318,7 @@ def test_a_token_needs_the_code_when_two_factor_login_is_on(client, factory, fro
     assert missing.status_code == 401 and missing.get_json()["error"] == "totp_required"
     wrong = client.post("/api/v1/tokens", headers=basic(user),
                         json={"totp": wrong_code(user.totp_secret, frozen_clock.now)})
-    assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_totp"
+    assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_credentials"
     assert failures(user) == 1
     assert tokens_of(user) == 0
 
@@ -312,17 +328,17 @@ def test_a_token_needs_the_code_when_two_factor_login_is_on(client, factory, fro
     assert failures(user) == 0  # a full sign-in clears the counter
 
     replay = client.post("/api/v1/tokens", headers=basic(user), json={"totp": code})
-    assert replay.status_code == 401 and replay.get_json()["error"] == "invalid_totp"
+    assert replay.status_code == 401 and replay.get_json()["error"] == "invalid_credentials"
     assert tokens_of(user) == 1
 
 
-def test_wrong_api_codes_lock_the_account(client, factory, frozen_clock, app):
+def test_wrong_api_codes_lock_the_address_out_of_the_account(client, factory, frozen_clock, app):
     user = factory.user(totp=True)
     bad = wrong_code(user.totp_secret, frozen_clock.now)
     for _ in range(app.config["LOCKOUT_THRESHOLD"]):
         client.post("/api/v1/tokens", headers=basic(user), json={"totp": bad})
     locked = client.post("/api/v1/tokens", headers=basic(user), json={"totp": factory.totp_code(user)})
-    assert locked.status_code == 403 and locked.get_json()["error"] == "account_locked"
+    assert locked.status_code == 401 and locked.get_json()["error"] == "invalid_credentials"
     assert tokens_of(user) == 0
 
 
@@ -381,4 +397,4 @@ def test_the_service_refuses_any_code_for_an_account_without_a_key(app, factory)
 
     user = factory.user(org=factory.org("commission"), roles=(Role.security_admin,))
     with db.transaction():
-        assert auth.check_totp(db.session.merge(user), "123456") is False
+        assert auth.check_totp(db.session.merge(user), "123456", remote_addr="127.0.0.1") is False

@@ -206,4 +206,4 @@ def test_forms_and_messages_are_translated(site):
     page = client.get("/login").get_data(as_text=True)
     assert "用户名" in page and "忘记密码？" in page
     failed = post_form(client, "/login", {"username": "nobody", "password": "wrong password"}, page="/login")
-    assert "用户名或密码错误。" in failed.get_data(as_text=True)
+    assert "登录失败：用户名、密码或验证码错误" in failed.get_data(as_text=True)

@@ -3,12 +3,13 @@ roles only."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
 
 from ._pages import sign_in
-from .catalogue_support import civilian_unit, publish_civilian
+from .catalogue_support import civilian_unit, open_since, publish_civilian
 from .factories import english
 from .voucher_workflow_support import act, approved_claim, enterprise, service, submitted_claim, voucher_world
 
@@ -19,7 +20,8 @@ def exported(client, factory, frozen_clock):
     a submitted claim of 25,000 (1 h at A) for the SME; a rejected one."""
     world = voucher_world(factory)
     unit_b = civilian_unit(factory, name="南京测试大学B")
-    instrument_b = publish_civilian(unit_b, service_modes=["machine_time"], fee_per_hour_fen=50_000)
+    instrument_b = open_since(publish_civilian(unit_b, service_modes=["machine_time"], fee_per_hour_fen=50_000),
+                              world.unit.org.created_at - timedelta(days=365))
     world_b = world.__class__(**(vars(world) | {"unit": unit_b, "instrument": instrument_b}))
     paid = approved_claim(client, world, [service(world)])
     frozen_clock.move(days=7)

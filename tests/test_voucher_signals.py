@@ -1,7 +1,7 @@
 """Clawback after a refund (hand-computed amounts, caps as at submission) and every fraud signal."""
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select, update
@@ -14,7 +14,7 @@ from instrument_share.vouchers import fraud_signals
 from instrument_share.vouchers.models import VoucherClaim
 
 from .booking_support import expect
-from .catalogue_support import civilian_unit, publish_civilian
+from .catalogue_support import civilian_unit, open_since, publish_civilian
 from .voucher_workflow_support import (
     act,
     approved_claim,
@@ -98,7 +98,8 @@ def test_duplicate_invoice_across_claims(world, factory):
 
 def test_duplicate_invoice_across_providers(world, factory):
     other_unit = civilian_unit(factory)
-    other_instrument = publish_civilian(other_unit, service_modes=["machine_time"], fee_per_hour_fen=50_000)
+    other_instrument = open_since(publish_civilian(other_unit, service_modes=["machine_time"],
+                                                   fee_per_hour_fen=50_000), datetime(2025, 1, 1, tzinfo=UTC))
     service(world, invoice_no="FP-0001")
     other_world = world.__class__(**(vars(world) | {"unit": other_unit, "instrument": other_instrument}))
     mine = service(other_world, invoice_no="FP-0001")  # the same number from another provider

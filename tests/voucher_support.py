@@ -2,7 +2,10 @@
 commission officer, a 2026 policy, and service records with ledger entries inserted directly as ORM rows, so these
 tests do not depend on the ledger services.
 
-The frozen clock starts on Tuesday 2026-12-01 10:00 in Nanjing (02:00 UTC), inside the policy's dates.
+The frozen clock starts on Tuesday 2026-12-01 10:00 in Nanjing (02:00 UTC), inside the policy's dates. Providers'
+instruments are published (a defence one through review and approval) and listed since the start of 2025, and a
+defence provider has cleared the organisations it serves: measure 19 subsidises services of instruments open
+through the platform only.
 """
 
 import io
@@ -20,11 +23,22 @@ from instrument_share.ledger.models import RevenueEntry, ServiceRecord
 from instrument_share.vouchers import claims, policies
 from instrument_share.vouchers.models import COMMITTED_STATES, VoucherClaim, VoucherPolicy
 
-from .catalogue_support import Unit, call, civilian_unit, create, defence_unit
+from .catalogue_support import (
+    Unit,
+    call,
+    civilian_unit,
+    clear,
+    defence_unit,
+    open_since,
+    publish_civilian,
+    publish_defence,
+)
 from .factories import Factory, valid_uscc
 
 _n = itertools.count(1)
 DAY = date(2026, 12, 1)
+LISTED_SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+MODES = ["machine_time", "sample_testing", "experiment", "statutory_testing"]
 
 
 def sme_profile(**changes) -> organizations.SmeProfile:
@@ -65,9 +79,13 @@ class VWorld:
 
 
 def provider(factory: Factory, kind: str = "university", *, region: str | None = None) -> Provider:
-    unit = defence_unit(factory) if kind == "defence_unit" else civilian_unit(factory, kind, region=region)
-    instrument = create(unit, service_modes=["machine_time", "sample_testing", "experiment", "statutory_testing"])
-    return Provider(unit, instrument)
+    if kind == "defence_unit":
+        unit = defence_unit(factory)
+        instrument = publish_defence(unit, {"name_zh": "public"}, service_modes=MODES)
+    else:
+        unit = civilian_unit(factory, kind, region=region)
+        instrument = publish_civilian(unit, service_modes=MODES)
+    return Provider(unit, open_since(instrument, LISTED_SINCE))
 
 
 def claimant(factory: Factory, *, controller: str | None = None, region: str = "320100", headers: bool = True,
@@ -103,6 +121,8 @@ def record(prov: Provider, org: Organization, *, mode: str = "machine_time", cha
     """A service record with its ledger rows: paid/refunds are [(fen, date)] (a bare int means DAY), adjustments
     [(direction, fen)]. Without `paid` the full charge is paid on DAY."""
     paid = [(charge, day)] if paid is None else paid
+    if prov.unit.reviewer is not None:  # a defence unit serves the organisations it has cleared
+        clear(prov.unit, org)
     with db.transaction():
         operator = prov.unit.operator
         rec = ServiceRecord(instrument_id=prov.instrument.id, unit_id=prov.org.id, organization_id=org.id, mode=mode,

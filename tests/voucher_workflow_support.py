@@ -1,7 +1,8 @@
 """Builders for the voucher workflow tests: a Nanjing provider with an instrument, an eligible SME, the commission's
 auditors and officer, a policy of 2026, paid services, and claims taken to `submitted` and beyond.
 
-The frozen clock of these tests starts on Tuesday 2026-12-01 10:00 in Nanjing (02:00 UTC), inside the policy year.
+The frozen clock of these tests starts on Tuesday 2026-12-01 10:00 in Nanjing (02:00 UTC), inside the policy year;
+the instrument has been listed since the start of 2025.
 """
 
 import io
@@ -21,7 +22,7 @@ from instrument_share.ledger.models import ServiceRecord
 from instrument_share.vouchers import claims, policies
 from instrument_share.vouchers.models import VoucherClaim, VoucherClaimedRecord, VoucherPolicy
 
-from .catalogue_support import Unit, call, civilian_unit, publish_civilian
+from .catalogue_support import Unit, call, civilian_unit, open_since, publish_civilian
 from .factories import Factory, Operator
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -64,8 +65,8 @@ def make_policy(officer, year: int = 2026, **changes) -> VoucherPolicy:
 
 def voucher_world(factory: Factory, *, fee_per_hour_fen: int = 50_000, **policy_changes) -> VoucherWorld:
     unit = civilian_unit(factory)
-    instrument = publish_civilian(unit, service_modes=["machine_time", "sample_testing", "experiment"],
-                                  fee_per_hour_fen=fee_per_hour_fen)
+    instrument = open_since(publish_civilian(unit, service_modes=["machine_time", "sample_testing", "experiment"],
+                                             fee_per_hour_fen=fee_per_hour_fen), datetime(2025, 1, 1, tzinfo=TZ))
     sme = enterprise(factory)
     sme_user = factory.user(sme, ("sme_user",))
     commission = factory.org("commission", name="南京市科学技术局（测试）")

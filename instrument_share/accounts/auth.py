@@ -1,19 +1,19 @@
-"""Sign-in rules: passwords, lockout counted in the database, two-factor codes, resets and session ends."""
+"""Sign-in rules: passwords, two-factor codes (lockout: lockout.py), resets, and the end of sessions and tokens."""
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..core.errors import NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from ..mail import outbox
-from . import secrets
-from .models import AccountToken, LoginFailure, User
+from . import lockout, secrets, tokens
+from .models import AccountToken, User
 from .roles import OrgStatus
 
 RESET_VALID = timedelta(hours=1)
@@ -22,38 +22,19 @@ RESET_VALID = timedelta(hours=1)
 @dataclass
 class LoginResult:
     user: User | None
-    error: str | None = None  # bad_credentials | locked | email_not_confirmed | disabled | organization_suspended
+    # invalid_credentials (unknown account, wrong password, locked: the caller is never told which)
+    # | email_not_confirmed | disabled | organization_suspended (told only to whoever knows the password)
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def _locked(user: User, now) -> bool:
-    return user.locked_until is not None and user.locked_until > now
-
-
-def record_failure(user: User, *, reason: str) -> bool:
-    """Count a failed attempt and lock the account at the threshold; return True when it is now locked.
-
-    The count lives in the database (the caller holds the row or write lock), so the limit holds across
-    worker processes and servers.
-    """
-    cfg, now = current_app.config, now_utc()
-    db.session.add(LoginFailure(user_id=user.id, failed_at=now))
-    db.session.flush()
-    window_start = now - timedelta(minutes=cfg["LOCKOUT_WINDOW_MINUTES"])
-    failures = db.session.scalar(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.user_id == user.id, LoginFailure.failed_at > window_start))
-    audit.append("login.failure", actor=user, object_type="user", object_id=user.id, outcome="failure",
-                 details={"reason": reason, "failures_in_window": failures})
-    if failures >= cfg["LOCKOUT_THRESHOLD"]:
-        user.locked_until = now + timedelta(minutes=cfg["LOCKOUT_DURATION_MINUTES"])
-        db.session.execute(delete(LoginFailure).where(LoginFailure.user_id == user.id))
-        audit.append("account.locked", actor=user, object_type="user", object_id=user.id, outcome="failure",
-                     details={"until": user.locked_until.isoformat(), "failures": failures})
-        return True
-    return False
+def invalid_credentials_message() -> str:
+    """The one answer to an unknown account, a wrong password or code and a lock, on pages and in the API."""
+    return _("Sign-in failed: the user name, password or code is wrong, or there were too many failed attempts. "
+             "Try again later or reset your password.")
 
 
 def _load_for_update(username: str) -> User | None:
@@ -61,21 +42,31 @@ def _load_for_update(username: str) -> User | None:
                               .with_for_update()).first()
 
 
-def authenticate(username: str, password: str) -> LoginResult:
-    """Check a password inside the caller's write transaction; failures are recorded, so the caller commits."""
-    now = now_utc()
+def _refuse_locked(user: User, reason: str) -> None:
+    audit.append("login.refused", actor=user, object_type="user", object_id=user.id, outcome="failure",
+                 details={"reason": reason})
+
+
+def authenticate(username: str, password: str, *, remote_addr: str | None) -> LoginResult:
+    """Check a password inside the caller's write transaction; failures are recorded, so the caller commits.
+
+    An unknown account, a wrong password and a locked one answer alike, and each runs the password hash once, so
+    neither the answer nor its time tells them apart; the audit log keeps the reason.
+    """
+    address = lockout.source(remote_addr)
     user = _load_for_update(username)
     if user is None:
         secrets.password_matches(None, password)
         audit.append("login.failure", outcome="failure", details={"reason": "unknown_user",
                                                                    "username": (username or "")[:64]})
-        return LoginResult(None, "bad_credentials")
-    if _locked(user, now):
-        audit.append("login.refused", actor=user, object_type="user", object_id=user.id, outcome="failure",
-                     details={"reason": "locked"})
-        return LoginResult(user, "locked")
-    if not secrets.password_matches(user.password_hash, password):
-        return LoginResult(user, "locked" if record_failure(user, reason="bad_password") else "bad_credentials")
+        return LoginResult(None, "invalid_credentials")
+    password_ok = secrets.password_matches(user.password_hash, password)
+    if locked := lockout.lock_reason(user, address):
+        _refuse_locked(user, locked)
+        return LoginResult(None, "invalid_credentials")
+    if not password_ok:
+        lockout.record_failure(user, address, reason="bad_password")
+        return LoginResult(None, "invalid_credentials")
     refusal = None
     if user.is_disabled:
         refusal = "disabled"
@@ -90,21 +81,24 @@ def authenticate(username: str, password: str) -> LoginResult:
     return LoginResult(user)
 
 
-def complete_login(user: User, *, method: str) -> None:
-    """Record a successful sign-in (after the second factor, when there is one)."""
+def complete_login(user: User, *, method: str, remote_addr: str | None) -> None:
+    """Record a successful sign-in (after the second factor, when there is one); that pair's failures are forgotten."""
     user.last_login_at = now_utc()
-    user.locked_until = None
-    db.session.execute(delete(LoginFailure).where(LoginFailure.user_id == user.id))
+    lockout.clear_pair(user, lockout.source(remote_addr))
     audit.append("login.success", actor=user, object_type="user", object_id=user.id, details={"method": method})
 
 
-def check_totp(user: User, code: str) -> bool:
-    """Verify a second-factor code (replays refused); a wrong code counts toward the lockout."""
-    if _locked(user, now_utc()) or not user.totp_secret:
+def check_totp(user: User, code: str, *, remote_addr: str | None) -> bool:
+    """Verify a second-factor code (replays refused); a wrong code counts toward the lockout like a wrong password."""
+    if not user.totp_secret:
+        return False
+    address = lockout.source(remote_addr)
+    if locked := lockout.lock_reason(user, address):
+        _refuse_locked(user, locked)
         return False
     step = secrets.totp_step(user.totp_secret, code, last_step=user.totp_last_step, at=now_utc())
     if step is None:
-        record_failure(user, reason="bad_totp")
+        lockout.record_failure(user, address, reason="bad_totp")
         return False
     user.totp_last_step = step
     return True
@@ -131,10 +125,22 @@ def disable_totp(user: User, password: str) -> None:
 
 
 def end_sessions(user: User, *, reason: str) -> None:
-    """Invalidate every session cookie of the user (logout, password change, disabling)."""
+    """Invalidate every session cookie of the user (logout)."""
     user.session_version += 1
     audit.append("logout" if reason == "logout" else "sessions.ended", actor=user, object_type="user",
                  object_id=user.id, details={"reason": reason})
+
+
+def end_access(user: User, *, actor, reason: str) -> None:
+    """A changed or reset password, a disabled account or a removed role ends every session and API token.
+
+    A token (90 days) or a session made under the old password or privileges must not outlive the change; the
+    caller starts a new session for the person at hand where that is right (their own password change).
+    """
+    user.session_version += 1
+    revoked = tokens.revoke_all([user.id])
+    audit.append("access.ended", actor=actor, organization_id=user.organization_id, object_type="user",
+                 object_id=user.id, details={"reason": reason, "tokens_revoked": revoked})
 
 
 def change_password(user: User, current: str, new: str) -> None:
@@ -142,18 +148,24 @@ def change_password(user: User, current: str, new: str) -> None:
         raise ValidationFailed(_("The current password is wrong."), fields={"current_password": _("wrong password")})
     _set_password(user, new, field="new_password")
     audit.append("password.changed", actor=user, object_type="user", object_id=user.id)
+    end_access(user, actor=user, reason="password_changed")
 
 
 def _set_password(user: User, new: str, *, field: str) -> None:
     secrets.check_password_policy(new or "", username=user.username, field=field)
     user.password_hash = secrets.hash_password(new)
     user.password_changed_at = now_utc()
-    user.session_version += 1
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a single-use link to every active account with this address; silent when there is none."""
-    accounts = db.session.scalars(select(User).where(func.lower(User.email) == (email or "").strip().lower(),
+    """Mail a single-use link to every active account with this address; silent when there is none.
+
+    Accounts without an address (made on the command line) are never found: nothing to compare with.
+    """
+    wanted = (email or "").strip().lower()
+    if not wanted:
+        return
+    accounts = db.session.scalars(select(User).where(User.email.is_not(None), func.lower(User.email) == wanted,
                                                      User.is_disabled.is_(False))).all()
     for user in accounts:
         secret, digest = secrets.new_token()
@@ -191,8 +203,9 @@ def reset_password(token: str, new: str) -> User:
     for other in db.session.scalars(select(AccountToken).where(
             AccountToken.user_id == user.id, AccountToken.purpose == "reset_password", AccountToken.used_at.is_(None))):
         other.used_at = now_utc()
-    user.locked_until = None
+    lockout.clear_all(user)
     audit.append("password.reset", actor=user, object_type="user", object_id=user.id)
+    end_access(user, actor=user, reason="password_reset")
     return user
 
 
@@ -202,9 +215,3 @@ def confirm_email(token: str) -> User:
     user.email_confirmed_at = user.email_confirmed_at or now_utc()
     audit.append("email.confirmed", actor=user, object_type="user", object_id=user.id)
     return user
-
-
-def purge_login_failures() -> int:
-    """Delete failure counters older than the lockout window (a scheduled job)."""
-    cutoff = now_utc() - timedelta(minutes=current_app.config["LOCKOUT_WINDOW_MINUTES"])
-    return db.session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= cutoff)).rowcount

@@ -75,7 +75,8 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    email: Mapped[str] = mapped_column(String(254), index=True)
+    # None for accounts made on the command line without an address: they get no mail and no reset link.
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     display_name: Mapped[str | None] = mapped_column(String(100))
@@ -145,7 +146,8 @@ class RoleGrant(Base):
 
 
 class LoginFailure(Base):
-    """One failed password or code; counted across all workers and servers for the lockout."""
+    """One failed password or code from one source address; counted across all workers and servers for the lockout
+    (accounts/lockout.py)."""
 
     __tablename__ = "login_failures"
     __table_args__ = (Index("ix_login_failures_user_at", "user_id", "failed_at"),)
@@ -154,6 +156,19 @@ class LoginFailure(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginLock(Base):
+    """Sign-in to one account from one source address is refused until `locked_until` (accounts/lockout.py).
+
+    The row stays after the lock ends, until the purge job: failures before its end never count toward the next lock.
+    """
+
+    __tablename__ = "login_locks"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class AccountToken(Base):

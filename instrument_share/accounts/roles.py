@@ -95,6 +95,8 @@ def role_set_problem(roles: set[Role], org_kind: OrgKind) -> str | None:
     admin = roles & ADMIN_ROLES
     if admin and len(roles) > 1:
         return str(_l("an administrator role cannot be combined with any other role"))
+    if roles >= COMMISSION_ROLES:  # the auditor approves claims, the officer pays them: never one person
+        return str(_l("the commission auditor and commission officer roles are never held by one account"))
     if not admin:
         allowed = BUSINESS_ROLES_BY_KIND[org_kind]
         bad = sorted(r.value for r in roles - allowed)

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..audit import chain as audit
@@ -16,6 +16,8 @@ from .models import ApiToken, User
 from .roles import OrgStatus
 
 TOKEN_PREFIX = "isk_"  # noqa: S105  a public marker, not a secret
+# "Last used" on the profile page is kept to within this step, so a busy script does not write on every call.
+LAST_USED_STEP = timedelta(minutes=1)
 
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
@@ -50,7 +52,7 @@ def user_tokens(user: User) -> list[ApiToken]:
 
 
 def revoke_all(user_ids) -> int:
-    """Revoke every live token of these users (suspension, disabling): reinstating them later revives none."""
+    """Revoke every live token of these users (suspension, auth.end_access): reinstating them later revives none."""
     ids = list(user_ids)
     if not ids:
         return 0
@@ -58,8 +60,8 @@ def revoke_all(user_ids) -> int:
                               .values(revoked_at=now_utc()).execution_options(synchronize_session=False)).rowcount
 
 
-def user_for_token(secret: str) -> User | None:
-    """The active user behind a bearer token, or None."""
+def live_token(secret: str) -> ApiToken | None:
+    """The live token with this secret whose user may act (enabled, organisation not suspended), or None."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     # The user, organisation and roles every API request reads, in the same round trip.
@@ -71,4 +73,17 @@ def user_for_token(secret: str) -> User | None:
     user = token.user
     if user.is_disabled or user.organization.status == OrgStatus.suspended:
         return None
-    return user
+    return token
+
+
+def use_is_stale(token: ApiToken) -> bool:
+    return token.last_used_at is None or token.last_used_at <= now_utc() - LAST_USED_STEP
+
+
+def note_use(token: ApiToken) -> None:
+    """Record that the token was used now (in the caller's transaction); a concurrent request may have done so."""
+    now = now_utc()
+    db.session.execute(update(ApiToken).where(
+        ApiToken.id == token.id, or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_STEP))
+        .values(last_used_at=now).execution_options(synchronize_session=False))
+    token.last_used_at = now

@@ -14,7 +14,7 @@ from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from ..mail import outbox
-from . import policy, secrets, tokens
+from . import auth, policy, secrets
 from .models import AccountToken, Invitation, Organization, RoleGrant, User
 from .roles import ADMIN_ROLES, BUSINESS_ROLES_BY_KIND, OrgStatus, Role, role_set_problem
 
@@ -52,13 +52,20 @@ def _username_taken(field: str) -> Conflict:
     return Conflict(_("This user name is taken."), code="duplicate_username", fields={field: _("already taken")})
 
 
-def create_user(*, actor, username: str, password: str, email: str, organization: Organization,
+def create_user(*, actor, username: str, password: str, email: str | None, organization: Organization,
                 confirmed: bool = True, field_prefix: str = "") -> User:
-    """Create an account without roles; unconfirmed accounts get a confirmation mail."""
+    """Create an account without roles; unconfirmed accounts get a confirmation mail.
+
+    `email` None makes an account without an address (the command line's first administrators): it gets no mail
+    and no password reset link. Pages and the API always ask for one.
+    """
     if actor is not None and not actor.has_role(Role.system_admin):
         raise PermissionDenied(_("Only the system administrator creates user accounts."))
     username = check_username(username, field_prefix + "username")
-    email = check_email(email, field_prefix + "email")
+    if email is None and not confirmed:
+        raise ValidationFailed(_("An email address is needed to confirm the account."),
+                               fields={field_prefix + "email": _("required")})
+    email = None if email is None else check_email(email, field_prefix + "email")
     secrets.check_password_policy(password or "", username=username, field=field_prefix + "password")
     # A verified organisation that has no manager yet gets its first account as manager (decided before the new
     # user joins organization.users, so loading that collection never autoflushes a half-built user).
@@ -114,14 +121,23 @@ def parse_roles(raw) -> set[Role]:
         raise ValidationFailed(_("Unknown role."), fields={"roles": _("unknown role")}) from exc
 
 
-def grant_roles(*, actor, user: User, roles: set[Role]) -> User:
-    """Add roles to an account, refusing self-grants and any administrator role combined with another role."""
-    _check_grant_allowed(actor, user, roles)
-    new = roles - user.roles
-    problem = role_set_problem(user.roles | roles, user.organization.org_kind)
+def check_role_set(roles: set[Role], org_kind) -> None:
+    """Refuse (409 role_conflict) roles that may not sit together on one account of this kind of organisation.
+
+    Every way a role reaches an account goes through here: the API, the administration pages and
+    `flask users create`; the rules themselves are roles.role_set_problem.
+    """
+    problem = role_set_problem(roles, org_kind)
     if problem:
         raise Conflict(_("These roles cannot be held together: %(why)s.", why=problem), code="role_conflict",
                        fields={"roles": problem})
+
+
+def grant_roles(*, actor, user: User, roles: set[Role]) -> User:
+    """Add roles to an account, refusing self-grants and combinations that separation of duties forbids."""
+    _check_grant_allowed(actor, user, roles)
+    new = roles - user.roles
+    check_role_set(user.roles | roles, user.organization.org_kind)
     for role in sorted(new):
         db.session.add(RoleGrant(user=user, role=role.value, granted_by_id=actor.id))
         audit.append("role.granted", actor=actor, organization_id=user.organization_id, object_type="user",
@@ -137,10 +153,10 @@ def remove_role(*, actor, user: User, role: Role) -> User:
     if grant is None:
         raise NotFound(_("The user does not hold this role."))
     user.role_grants.remove(grant)
-    user.session_version += 1  # a removed privilege must not live on in an open session
     db.session.flush()
     audit.append("role.removed", actor=actor, organization_id=user.organization_id, object_type="user",
                  object_id=user.id, details={"role": role.value})
+    auth.end_access(user, actor=actor, reason="role_removed")  # a removed privilege must not live on anywhere
     return user
 
 
@@ -152,12 +168,11 @@ def set_disabled(*, actor, user: User, disabled: bool, reason: str = "") -> User
     if user.is_disabled == disabled:
         raise InvalidState(_("Nothing to change."))
     user.is_disabled = disabled
-    user.session_version += 1
-    if disabled:
-        tokens.revoke_all([user.id])  # enabling the account later revives no token
     db.session.flush()
     audit.append("user.disabled" if disabled else "user.enabled", actor=actor, organization_id=user.organization_id,
                  object_type="user", object_id=user.id, details={"reason": reason})
+    if disabled:
+        auth.end_access(user, actor=actor, reason="disabled")  # enabling the account later revives nothing
     return user
 
 

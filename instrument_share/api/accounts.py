@@ -14,9 +14,9 @@ from . import schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user
 from .serializers import invitation_json, organization_json, relation_json, user_json
 
+# A refusal after the right password may say why; before it, every refusal is invalid_credentials (api.md v1.1).
 LOGIN_ERRORS = {
-    "bad_credentials": (401, "invalid_credentials"),
-    "locked": (403, "account_locked"),
+    "invalid_credentials": (401, "invalid_credentials"),
     "disabled": (403, "account_disabled"),
     "email_not_confirmed": (403, "email_not_confirmed"),
     "organization_suspended": (403, "organization_suspended"),
@@ -24,7 +24,14 @@ LOGIN_ERRORS = {
 
 
 @operation("/tokens", "POST", "Create a personal access token (HTTP Basic credentials)", tag="auth",
-           body=schemas.TokenRequest, auth="basic", status=201)
+           body=schemas.TokenRequest, auth="basic", status=201,
+           errors={401: {"invalid_credentials": "Unknown account, wrong password or code, or sign-in locked (per "
+                                                 "account and source address, and per account); one answer for all",
+                         "totp_required": "The account uses two-factor login: send the code as \"totp\""},
+                   403: {"totp_enrolment_required": "The roles require two-factor login, not yet enrolled",
+                         "account_disabled": "The account is disabled",
+                         "email_not_confirmed": "The email address is not confirmed yet",
+                         "organization_suspended": "The organisation is suspended"}})
 def create_token():
     body = parse_body(schemas.TokenRequest, allow_empty=True)
     creds = request.authorization
@@ -32,25 +39,23 @@ def create_token():
         raise NotAuthenticated(_("Send the user name and password with HTTP Basic authentication."))
     error = None
     with db.transaction():
-        result = auth.authenticate(creds.username or "", creds.password or "")
+        result = auth.authenticate(creds.username or "", creds.password or "", remote_addr=request.remote_addr)
         user = result.user
         if not result.ok:
             error = LOGIN_ERRORS[result.error]
         elif user.has_totp and not body.totp:
             error = (401, "totp_required")
-        elif user.has_totp and not auth.check_totp(user, body.totp):
-            error = (401, "invalid_totp")
+        elif user.has_totp and not auth.check_totp(user, body.totp, remote_addr=request.remote_addr):
+            error = (401, "invalid_credentials")  # a wrong code answers like a wrong password
         elif user.needs_totp and not user.has_totp:
             error = (403, "totp_enrolment_required")
         else:
-            auth.complete_login(user, method="api_token")
+            auth.complete_login(user, method="api_token", remote_addr=request.remote_addr)
             token, secret = tokens.create_token(user, body.name or "API")
     if error:
         status, code = error
-        messages = {"invalid_credentials": _("Wrong user name or password."),
-                    "account_locked": _("Too many failed attempts: the account is locked for a while."),
+        messages = {"invalid_credentials": auth.invalid_credentials_message(),
                     "totp_required": _("This account needs a two-factor code: send it as \"totp\"."),
-                    "invalid_totp": _("The two-factor code is wrong."),
                     "totp_enrolment_required": _("Your roles require two-factor login: enrol in the web profile "
                                                  "first.")}
         refusal = NotAuthenticated if status == 401 else PermissionDenied
@@ -248,7 +253,12 @@ def get_user(user_id: int):
 
 
 @operation("/users/<int:user_id>/roles", "POST", "Grant roles (security_admin; a manager for business roles)",
-           tag="users", body=schemas.RolesIn)
+           tag="users", body=schemas.RolesIn,
+           errors={403: {"self_grant": "Nobody grants roles to themselves",
+                         "role_not_allowed": "A manager grants only the business roles of the organisation's kind"},
+                   409: {"role_conflict": "The roles may not be held together: an administrator role with any "
+                                          "other, commission_auditor with commission_officer, or a role not "
+                                          "allowed for the organisation's kind"}})
 def grant_roles(user_id: int):
     actor = require_user()
     body = parse_body(schemas.RolesIn)
@@ -258,7 +268,8 @@ def grant_roles(user_id: int):
     return jsonify(user_json(user))
 
 
-@operation("/users/<int:user_id>/roles/<role>", "DELETE", "Remove a role", tag="users")
+@operation("/users/<int:user_id>/roles/<role>", "DELETE", "Remove a role (ends the user's sessions and API tokens)",
+           tag="users", errors={403: {"self_grant": "Nobody removes their own roles"}})
 def remove_role(user_id: int, role: str):
     actor = require_user()
     with db.transaction():
@@ -267,7 +278,7 @@ def remove_role(user_id: int, role: str):
     return jsonify(user_json(user))
 
 
-@operation("/users/<int:user_id>/disable", "POST", "Disable an account (ends its sessions)", tag="users",
+@operation("/users/<int:user_id>/disable", "POST", "Disable an account (ends its sessions and API tokens)", tag="users",
            body=schemas.ReasonIn)
 def disable_user(user_id: int):
     actor = require_user()

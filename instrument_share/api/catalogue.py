@@ -4,7 +4,6 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts.organizations import get_organization
 from ..accounts.roles import OrgKind
 from ..catalogue import clearances, defence, listings, resources
 from ..catalogue.fields import ServiceMode
@@ -143,8 +142,8 @@ def add_clearance(org_id: int):
     actor = require_user()
     body = parse_body(schemas.ClearanceIn)
     with db.transaction():
-        clearance = clearances.grant(actor=actor, unit=get_organization(org_id), organization_id=body.organization_id,
-                                     agreement_version=body.agreement_version)
+        clearance = clearances.grant(actor=actor, unit=clearances.unit_addressed(actor, org_id),
+                                     organization_id=body.organization_id, agreement_version=body.agreement_version)
     return jsonify(clearance_json(clearance)), 201
 
 
@@ -152,7 +151,7 @@ def add_clearance(org_id: int):
            tag="clearances")
 def list_clearances(org_id: int):
     actor = require_user()
-    items = [clearance_json(c) for c in clearances.list_clearances(actor, get_organization(org_id))]
+    items = [clearance_json(c) for c in clearances.list_clearances(actor, clearances.unit_addressed(actor, org_id))]
     return jsonify({"items": items, "page": 1, "per_page": len(items), "total": len(items)})
 
 
@@ -161,7 +160,7 @@ def list_clearances(org_id: int):
 def remove_clearance(org_id: int, organization_id: int):
     actor = require_user()
     with db.transaction():
-        clearances.remove(actor=actor, unit=get_organization(org_id), organization_id=organization_id)
+        clearances.remove(actor=actor, unit=clearances.unit_addressed(actor, org_id), organization_id=organization_id)
     return jsonify({"unit_id": org_id, "organization_id": organization_id, "removed": True})
 
 

@@ -1,18 +1,21 @@
 """API plumbing: bearer-token authentication, JSON body parsing, and the operation registry behind OpenAPI."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, g, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
 
+from ..accounts import tokens
 from ..accounts.roles import Role
-from ..accounts.tokens import user_for_token
 from ..core.errors import DomainError, NotAuthenticated, PermissionDenied, ValidationFailed
-from ..db import MAX_ID
+from ..db import MAX_ID, db
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +29,10 @@ class Operation:
     status: int = 200
     query: list[tuple[str, str]] = field(default_factory=list)
     endpoint: str = ""
+    # The success body, documented: a pydantic model (a named schema) or an inline JSON Schema; None: any object.
+    response: type[BaseModel] | dict | None = None
+    # Error codes the operation answers beyond the generic ones: {status: {code: what it means}} (OpenAPI examples).
+    errors: dict[int, dict[str, str]] = field(default_factory=dict)
     upload: str | None = None  # the multipart field of an operation that takes one file instead of JSON
 
 
@@ -34,13 +41,15 @@ OPERATIONS: list[Operation] = []
 
 def operation(path: str, method: str, summary: str, *, tag: str, body: type[BaseModel] | None = None,
               auth: str = "required", status: int = 200, query: list[tuple[str, str]] | None = None,
+              response: type[BaseModel] | dict | None = None, errors: dict[int, dict[str, str]] | None = None,
               upload: str | None = None) -> Callable:
     """Register a route on the API blueprint and describe it for the OpenAPI document."""
 
     def decorator(fn: Callable) -> Callable:
         endpoint = f"{fn.__name__}_{method.lower()}"
         api_bp.add_url_rule(path, endpoint=endpoint, view_func=fn, methods=[method])
-        OPERATIONS.append(Operation(path, method, summary, tag, body, auth, status, query or [], endpoint, upload))
+        OPERATIONS.append(Operation(path, method, summary, tag, body, auth, status, query or [], endpoint, response,
+                                    errors or {}, upload))
         return fn
 
     return decorator
@@ -57,10 +66,16 @@ def authenticate_bearer() -> None:
     g.api_user = None
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        user = user_for_token(header[7:].strip())
-        if user is None:
+        token = tokens.live_token(header[7:].strip())
+        if token is None:
             raise NotAuthenticated(_("The bearer token is invalid, expired or revoked."), code="invalid_token")
-        g.api_user = user
+        if tokens.use_is_stale(token):  # shown as "last used" on the profile page
+            try:
+                with db.transaction():
+                    tokens.note_use(token)
+            except OperationalError:  # bookkeeping only: a database refusing writes (full disk) must not fail reads
+                log.warning("could not record the use of API token %s", token.id, exc_info=True)
+        g.api_user = token.user
 
 
 def current_api_user():

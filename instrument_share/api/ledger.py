@@ -21,6 +21,13 @@ from .core import operation, paginate, parse_body, query_int, require_user
 
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TAG = "service records and revenue"
+LISTING_NOT_OPEN = {"listing_not_open": "another organisation's service, and the instrument was not open through the "
+                    "platform at actual_start (published; for a defence listing an approval valid that local day and "
+                    "the organisation cleared); `reason`: not_published, approval_not_valid or not_cleared"}
+ENTRY_CONFLICTS = {
+    "payment_exceeds_owed": "a payment above what is owed on the service record (`owed_fen` says how much)",
+    "refund_exceeds_payments": "a refund above the payments less earlier refunds (`refundable_fen`)",
+    "duplicate_invoice_no": "the invoice number is already in the unit's ledger"}
 
 
 def _time(raw: str, name: str) -> datetime:
@@ -59,7 +66,9 @@ def _detail(record: ServiceRecord, status: int = 200):
 
 @operation("/bookings/<int:booking_id>/service-record", "POST", "Record the service of a booking in progress or a "
            "confirmed sample order; the booking becomes completed and the charge is appended", tag=TAG,
-           body=schemas.RecordFromBookingIn, status=201)
+           body=schemas.RecordFromBookingIn, status=201,
+           errors={409: LISTING_NOT_OPEN | {"invalid_state": "the booking is not in progress (nor a confirmed sample "
+                                                             "order)"}})
 def record_from_booking(booking_id: int):
     actor = require_user()
     body = parse_body(schemas.RecordFromBookingIn)
@@ -72,7 +81,7 @@ def record_from_booking(booking_id: int):
 
 
 @operation("/service-records", "POST", "Record a service arranged outside the platform or the unit's own use",
-           tag=TAG, body=schemas.RecordIn, status=201)
+           tag=TAG, body=schemas.RecordIn, status=201, errors={409: LISTING_NOT_OPEN})
 def create_record():
     actor = require_user()
     body = parse_body(schemas.RecordIn)
@@ -152,7 +161,7 @@ def answer_dispute(service_record_id: int):
 
 
 @operation("/revenue-entries", "POST", "Append a ledger entry (an adjustment above the unit's threshold becomes an "
-           "adjustment request)", tag=TAG, body=schemas.EntryIn, status=201)
+           "adjustment request)", tag=TAG, body=schemas.EntryIn, status=201, errors={409: ENTRY_CONFLICTS})
 def create_entry():
     actor = require_user()
     body = parse_body(schemas.EntryIn)

@@ -12,6 +12,8 @@ ERROR_SCHEMA = {
     "properties": {"error": {"type": "string"}, "message": {"type": "string"},
                    "fields": {"type": "object", "additionalProperties": {"type": "string"}}},
 }
+GENERIC_ERRORS = {400: "Malformed request", 401: "Not authenticated", 403: "Not allowed",
+                  404: "Absent or not visible", 409: "Conflict with current state", 422: "Invalid values"}
 _PARAM_RE = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
@@ -27,6 +29,16 @@ def openapi_path(flask_path: str) -> tuple[str, list[dict]]:
     return "/api/v1" + _PARAM_RE.sub(repl, flask_path), params
 
 
+def error_response(description: str, codes: dict[str, str]) -> dict:
+    """An error response; the operation's own codes are named in the description and given as examples."""
+    media: dict = {"schema": {"$ref": "#/components/schemas/Error"}}
+    if codes:
+        description = f"{description}: " + ", ".join(sorted(codes))
+        media["examples"] = {code: {"summary": meaning, "value": {"error": code, "message": meaning, "fields": {}}}
+                             for code, meaning in sorted(codes.items())}
+    return {"description": description, "content": {"application/json": media}}
+
+
 def build_document() -> dict:
     paths: dict[str, dict] = {}
     schemas: dict[str, dict] = {"Error": ERROR_SCHEMA}
@@ -34,18 +46,15 @@ def build_document() -> dict:
         path, params = openapi_path(op.path)
         params += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
                    for name, kind in op.query]
-        error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         entry = {
             "operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "parameters": params,
             "responses": {str(op.status): {"description": "Success", "content": {"application/json": {
-                "schema": {"type": "object"}}}}} | {
-                code: {"description": text} | error_ref for code, text in (
-                    ("400", "Malformed request"), ("401", "Not authenticated"), ("403", "Not allowed"),
-                    ("404", "Absent or not visible"), ("409", "Conflict with current state"),
-                    ("422", "Invalid values"))},
+                "schema": op.response if isinstance(op.response, dict) else {"type": "object"}}}}} | {
+                str(code): error_response(text, op.errors.get(code, {})) for code, text in (
+                    GENERIC_ERRORS | {code: "Error" for code in op.errors if code not in GENERIC_ERRORS}).items()},
         }
-        if op.body is not None or op.upload is not None:
-            entry["responses"]["413"] = {"description": "Body too large"} | error_ref
+        if (op.body is not None or op.upload is not None) and "413" not in entry["responses"]:
+            entry["responses"]["413"] = error_response("Body too large", {})
         if op.body is not None:
             schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, definition in schema.pop("$defs", {}).items():
@@ -58,6 +67,11 @@ def build_document() -> dict:
             entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": [op.upload],
                 "properties": {op.upload: {"type": "string", "format": "binary"}}}}}}
+        if op.response is not None and not isinstance(op.response, dict):  # a named success body
+            schema = op.response.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+            schemas |= schema.pop("$defs", {}) | {op.response.__name__: schema}
+            entry["responses"][str(op.status)]["content"]["application/json"]["schema"] = {
+                "$ref": f"#/components/schemas/{op.response.__name__}"}
         if op.auth == "required":
             entry["security"] = [{"bearer": []}]
         elif op.auth == "basic":

@@ -13,6 +13,8 @@ from ..vouchers.present import claim_json
 from . import voucher_action_schemas as schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user
 
+AUDITOR_CONFLICT = {403: {"conflict_of_interest": "the auditor belongs to the claimant or to a provider of the claim"}}
+
 
 def _act(claim_id: int, handler):
     actor = require_user()
@@ -24,13 +26,13 @@ def _act(claim_id: int, handler):
 
 
 @operation("/voucher-claims/<int:claim_id>/review", "POST", "An auditor takes a submitted claim (→ under_review)",
-           tag="vouchers")
+           tag="vouchers", errors=AUDITOR_CONFLICT)
 def review_claim(claim_id: int):
     return _act(claim_id, lambda actor, claim: workflow.review(actor=actor, claim=claim))
 
 
 @operation("/voucher-claims/<int:claim_id>/approve", "POST", "Approve (two different auditors above the "
-           "threshold); approved claims enter the public notice", tag="vouchers")
+           "threshold); approved claims enter the public notice", tag="vouchers", errors=AUDITOR_CONFLICT)
 def approve_claim(claim_id: int):
     return _act(claim_id, lambda actor, claim: workflow.approve(actor=actor, claim=claim))
 
@@ -56,7 +58,9 @@ def withdraw_claim(claim_id: int):
 
 
 @operation("/voucher-claims/<int:claim_id>/pay", "POST", "A commission officer records the payout (after the "
-           "notice)", tag="vouchers", body=schemas.PayIn)
+           "notice)", tag="vouchers", body=schemas.PayIn,
+           errors={403: {"conflict_of_interest": "the officer's account approved the claim (any of its approvals)"},
+                   409: {"notice_not_ended": "the public notice has not ended", "invalid_state": "not approved"}})
 def pay_claim(claim_id: int):
     body = parse_body(schemas.PayIn)
     try:

@@ -1,7 +1,11 @@
-"""Request bodies of the vouchers API (values are checked again, and named, by the services)."""
+"""Request bodies of the vouchers API (values are checked again, and named, by the services), and the documented
+shape of a claim."""
 
-from pydantic import Field, StrictInt, StrictStr
+from typing import Literal
 
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from ..vouchers.compute import REASONS
 from .schemas import Id, Strict
 
 Fen = StrictInt
@@ -40,3 +44,33 @@ class ClaimLinesIn(Strict):
 class SubmitIn(Strict):
     contract_nos: list[StrictStr] = Field(default_factory=list, max_length=500)
     invoice_nos: list[StrictStr] = Field(default_factory=list, max_length=500)
+
+
+# ------------------------------------------------------------------------------------------------ answers (OpenAPI)
+
+
+class ClaimLineOut(BaseModel):
+    service_record_id: int
+    ledger_entry_ids: list[int]
+    eligible_fen: int
+    rate_bp: int
+    line_subsidy: str = Field(description="exact fen with 4 decimals, e.g. \"617.2835\"")
+
+
+class IneligibleLineOut(BaseModel):
+    service_record_id: int
+    reason: Literal[REASONS] = Field(description="the first failed check, in this order: " + ", ".join(REASONS))
+
+
+class ClaimOut(BaseModel):
+    """A voucher claim (vouchers/present.py claim_json; fields a viewer may not see are absent)."""
+
+    id: int
+    organization_id: int
+    policy_id: int
+    year: int
+    status: str
+    lines: list[ClaimLineOut]
+    ineligible: list[IneligibleLineOut]
+    trace: dict
+    subsidy_fen: int

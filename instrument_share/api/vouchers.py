@@ -61,7 +61,7 @@ def get_eligibility(org_id: int):
 
 
 @operation("/voucher-claims", "POST", "Draft a claim from service records (SME user of the claiming enterprise)",
-           tag="vouchers", body=schemas.ClaimIn, status=201)
+           tag="vouchers", body=schemas.ClaimIn, status=201, response=schemas.ClaimOut)
 def create_claim():
     actor = require_user(Role.sme_user)
     body = parse_body(schemas.ClaimIn)
@@ -75,7 +75,7 @@ def create_claim():
 
 
 @operation("/voucher-claims/<int:claim_id>", "PATCH", "Change the service records of a draft or returned claim",
-           tag="vouchers", body=schemas.ClaimLinesIn)
+           tag="vouchers", body=schemas.ClaimLinesIn, response=schemas.ClaimOut)
 def update_claim(claim_id: int):
     actor = require_user()
     body = parse_body(schemas.ClaimLinesIn)
@@ -101,7 +101,7 @@ def add_evidence(claim_id: int):
 
 
 @operation("/voucher-claims/<int:claim_id>/submit", "POST", "Submit: recompute and reserve the subsidy",
-           tag="vouchers", body=schemas.SubmitIn)
+           tag="vouchers", body=schemas.SubmitIn, response=schemas.ClaimOut)
 def submit_claim(claim_id: int):
     actor = require_user()
     body = parse_body(schemas.SubmitIn, allow_empty=True)
@@ -134,7 +134,8 @@ def list_claims():
     return jsonify(paginate(stmt, lambda claim: claim_json(claim, viewer), db.session))
 
 
-@operation("/voucher-claims/<int:claim_id>", "GET", "Read a claim with its lines and trace", tag="vouchers")
+@operation("/voucher-claims/<int:claim_id>", "GET", "Read a claim with its lines and trace", tag="vouchers",
+           response=schemas.ClaimOut)
 def get_claim(claim_id: int):
     viewer = require_user()
     return jsonify(claim_json(claims.load_claim(claim_id, viewer), viewer))

@@ -1,8 +1,8 @@
-"""The audit entry: one row per security event or business decision, chained by SHA-256."""
+"""The audit entry: one row per security event or business decision, chained by SHA-256; and the daily anchor."""
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime
@@ -27,3 +27,16 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditAnchor(Base):
+    """The chain's head at the end of one Asia/Shanghai day, kept (append-only) and published and mailed, so a
+    truncated or rewritten tail is noticed even by someone who can change audit_entries (audit/anchors.py)."""
+
+    __tablename__ = "audit_anchors"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # The newest entry written before the day ended; 0 with the genesis hash when the chain was still empty.
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -18,8 +19,6 @@ from ..core.clock import now_utc
 from ..core.errors import Conflict, ValidationFailed
 from ..db import db
 from .models import IdempotencyRecord
-
-ABANDONED_AFTER = timedelta(minutes=5)
 
 
 @dataclass
@@ -55,7 +54,8 @@ def claim(user_id: int, key: str, digest: str) -> Replay | None:
                                            code="idempotency_key_reused")
                 if record.status_code is not None:
                     return Replay(record.status_code, json.loads(record.response_body))
-                if record.created_at > now_utc() - ABANDONED_AFTER:
+                abandoned_after = timedelta(seconds=current_app.config["IDEMPOTENCY_IN_FLIGHT_SECONDS"])
+                if record.created_at > now_utc() - abandoned_after:
                     raise Conflict(_("A request with this Idempotency-Key is still being processed."),
                                    code="request_in_flight")
                 record.created_at = now_utc()  # the first attempt died; this one takes over

@@ -4,12 +4,22 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts.models import Organization
+from ..accounts.policy import can_see_org
 from ..accounts.roles import OrgKind, OrgStatus, Role
 from ..audit import chain as audit
 from ..core.clock import local_today
 from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from .models import Clearance
+
+
+def unit_addressed(actor, org_id: int) -> Organization:
+    """The organisation a clearance request names, or 404 when it does not exist or is not visible to the actor: a
+    pending organisation's id must not answer otherwise than a missing one (api.md; accounts.policy.can_see_org)."""
+    unit = db.session.get(Organization, org_id)
+    if unit is None or not can_see_org(actor, unit):
+        raise NotFound(_("No such organisation."))
+    return unit
 
 
 def can_manage(actor, unit: Organization) -> bool:

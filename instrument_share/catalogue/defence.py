@@ -6,9 +6,8 @@ validity, warned 30 days ahead and enforced by a daily job; the superior authori
 
 import json
 from datetime import date, timedelta
-from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -19,7 +18,8 @@ from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..db import db
 from ..mail import outbox
-from . import policy, search
+from ..mail.links import external_url
+from . import listing_periods, policy, search
 from .fields import RESTRICTABLE, Status, Visibility
 from .listings import _apply, _clean, _log, is_expired, require_operator
 from .models import Instrument, InstrumentRevision
@@ -32,12 +32,7 @@ def _require_defence(instrument: Instrument) -> None:
 
 
 def _detail_link(instrument_id: int) -> str:
-    """The listing's address; the scheduled jobs have no request (and usually no SERVER_NAME), so use BASE_URL."""
-    if has_request_context() or current_app.config.get("SERVER_NAME"):
-        return url_for("catalogue.detail", instrument_id=instrument_id, _external=True)
-    base = urlsplit(current_app.config["BASE_URL"])
-    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https")
-    return adapter.build("catalogue.detail", {"instrument_id": instrument_id}, force_external=True)
+    return external_url("catalogue.detail", instrument_id=instrument_id)
 
 
 def _notify(users, subject: str, instrument: Instrument, what: str) -> None:
@@ -184,6 +179,7 @@ def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None
     instrument.approval_no, instrument.approved_on, instrument.valid_until = approval_no, local_today(), end
     instrument.approved_by_id, instrument.expiry_warned_on = actor.id, None
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log(action, actor, instrument, approval_no=approval_no, valid_until=end.isoformat())
     _notify(_people(instrument.owner_id, Role.provider_operator), _("A defence listing was approved"), instrument,
             "approved")
@@ -200,6 +196,7 @@ def revoke(*, actor, instrument: Instrument, reason: str) -> Instrument:
         raise ValidationFailed(_("Give the reason for revoking."), fields={"reason": _("required")})
     instrument.status, instrument.status_reason = Status.revoked.value, reason.strip()
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log("instrument.revoked", actor, instrument, reason=reason.strip())
     instrument_unavailable.send(instrument, reason=_("The defence listing's approval was revoked."))
     _notify(_people(instrument.owner_id, Role.provider_operator), _("A defence listing was revoked"), instrument,
@@ -236,6 +233,7 @@ def expire_due(today: date | None = None) -> int:
     for instrument in due:
         instrument.status, instrument.status_reason = Status.suspended.value, "approval_expired"
         search.reindex(instrument)
+        listing_periods.sync(instrument)
         _log("instrument.expired", None, instrument, valid_until=instrument.valid_until.isoformat())
         instrument_unavailable.send(instrument, reason=_("The defence listing's approval has ended."))
         _notify(_people(instrument.owner_id, Role.provider_operator) + _people(instrument.owner.superior_id,

@@ -1,9 +1,8 @@
 """Search results as CSV or XLSX, cell by cell through the viewer's visibility (a hidden field is an empty cell)."""
 
-import csv
-import io
 from datetime import date, datetime
 
+from ..core import spreadsheet
 from ..core.clock import local_iso
 from .fields import FIELDS
 from .models import Instrument
@@ -38,21 +37,8 @@ def table(instruments: list[Instrument], viewer: Viewer) -> list[list]:
 
 
 def to_csv(instruments: list[Instrument], viewer: Viewer) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([header for _name, header in COLUMNS])
-    writer.writerows(table(instruments, viewer))
-    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 Chinese correctly
+    return spreadsheet.csv_bytes([[header for _name, header in COLUMNS], *table(instruments, viewer)])
 
 
 def to_xlsx(instruments: list[Instrument], viewer: Viewer) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("仪器目录")
-    sheet.append([header for _name, header in COLUMNS])
-    for row in table(instruments, viewer):
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return spreadsheet.xlsx_bytes([("仪器目录", [[header for _name, header in COLUMNS], *table(instruments, viewer)])])

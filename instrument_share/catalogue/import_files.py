@@ -2,7 +2,8 @@
 cells (text, numbers, Excel dates) into what values.clean expects.
 
 Rows are numbered as the person sees them in the file (the first line or spreadsheet row is 1); blank rows are
-skipped but keep their place in the numbering.
+skipped but keep their place in the numbering, and count against the row limit like any other row: reading stops
+at the limit instead of running through whatever a file declares (import_bounds.py checks an XLSX first).
 """
 
 import codecs
@@ -16,19 +17,17 @@ from pathlib import PurePath
 
 from flask_babel import gettext as _
 
-from ..core.errors import ValidationFailed
 from ..core.money import yuan_to_fen
-from .fields import ServiceMode
+from .fields import FIELDS, ServiceMode
+from .import_bounds import Limits, Size, measure_xlsx, refuse, too_many_columns, too_many_rows
 
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls (and .et) format
 DELIMITERS = (",", "\t", ";")
+# Columns read: the national fields plus room for unknown or repeated ones, which the report then names.
+MAX_COLUMNS = len(FIELDS) + 20
 
 Row = tuple[int, list]  # (row number in the file, cells)
-
-
-def _refuse(message: str, reason: str, code: str = "unreadable_file") -> ValidationFailed:
-    return ValidationFailed(message, code=code, fields={"file": reason})
 
 
 def is_blank(cell) -> bool:
@@ -51,7 +50,7 @@ def decode_text(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise _refuse(_("The file's text encoding is not recognised; save it as CSV UTF-8 or as XLSX."),
+    raise refuse(_("The file's text encoding is not recognised; save it as CSV UTF-8 or as XLSX."),
                   _("unknown text encoding"))
 
 
@@ -62,62 +61,86 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_rows(data: bytes, limit: int) -> list[Row]:
+def _within_columns(number: int, cells: list, limits: Limits) -> list:
+    """The cells up to the last column allowed; a value beyond it is refused, empty cells there are dropped."""
+    extra = cells[limits.columns:]
+    for offset, cell in enumerate(extra):
+        if not is_blank(cell):
+            raise too_many_columns(number, limits.columns + offset + 1, limits.columns)
+    return list(cells[:limits.columns]) if extra else list(cells)
+
+
+def _csv_rows(data: bytes, limits: Limits) -> tuple[list[Row], int]:
     text = decode_text(data)
     if "\x00" in text:
-        raise _refuse(_("The file is not a readable CSV table."), _("not a CSV or XLSX table"))
+        raise refuse(_("The file is not a readable CSV table."), _("not a CSV or XLSX table"))
     rows: list[Row] = []
+    number = 0
     try:
         for number, cells in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text)), 1):
+            if number > limits.rows + 1:  # the header and `rows` rows; blank rows count as well
+                raise too_many_rows(limits.rows)
+            cells = _within_columns(number, cells, limits)
             if not all(is_blank(c) for c in cells):
                 rows.append((number, cells))
-                _check_limit(rows, limit)
     except csv.Error as exc:
-        raise _refuse(_("The file is not a readable CSV table."), _("not a CSV or XLSX table")) from exc
-    return rows
+        raise refuse(_("The file is not a readable CSV table."), _("not a CSV or XLSX table")) from exc
+    return rows, number
 
 
-def _xlsx_rows(data: bytes, limit: int) -> list[Row]:
+def _xlsx_rows(data: bytes, limits: Limits) -> list[Row]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    measure_xlsx(data, limits)  # refuses what would make openpyxl work beyond the limits
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError) as exc:
-        raise _refuse(_("The file is not a readable XLSX workbook."), _("not a CSV or XLSX table")) from exc
+        raise refuse(_("The file is not a readable XLSX workbook."), _("not a CSV or XLSX table")) from exc
     rows: list[Row] = []
     try:
         if not book.worksheets:
-            raise _refuse(_("The workbook has no worksheet."), _("no worksheet"))
+            raise refuse(_("The workbook has no worksheet."), _("no worksheet"))
         sheet = book.worksheets[0]
-        sheet.reset_dimensions()  # some writers store a wrong sheet size; read every cell that is there
-        for number, cells in enumerate(sheet.iter_rows(min_row=1, values_only=True), 1):
+        sheet.reset_dimensions()  # some writers store a wrong sheet size; read the cells that are there
+        # One row past the limit is asked for, so a longer sheet shows itself without being read to its end.
+        for number, cells in enumerate(sheet.iter_rows(min_row=1, max_row=limits.rows + 2, max_col=limits.columns,
+                                                       values_only=True), 1):
+            if number > limits.rows + 1:
+                raise too_many_rows(limits.rows)
             if not all(is_blank(c) for c in cells):
                 rows.append((number, list(cells)))
-                _check_limit(rows, limit)
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
-        raise _refuse(_("The file is not a readable XLSX workbook."), _("not a CSV or XLSX table")) from exc
+        raise refuse(_("The file is not a readable XLSX workbook."), _("not a CSV or XLSX table")) from exc
     finally:
         book.close()
     return rows
 
 
-def _check_limit(rows: list[Row], limit: int) -> None:
-    if len(rows) > limit + 1:  # the header row and at most `limit` rows of data
-        raise _refuse(_("The file has more than %(n)d rows; split it into smaller files.", n=limit),
-                      _("too many rows"), code="too_many_rows")
-
-
-def read_rows(data: bytes, filename: str, *, limit: int) -> list[Row]:
-    """The non-blank rows of the file, the header row first; refuses what is not a table or is too long."""
+def _check_file(data: bytes, filename: str, limits: Limits) -> bool:
+    """Whether the file is an XLSX; refuses what is empty, too large or an old binary workbook."""
     if not data:
-        raise _refuse(_("The file is empty."), _("empty file"))
-    suffix = PurePath(filename or "").suffix.lower()
-    if data.startswith(OLE_MAGIC) or suffix in (".xls", ".et"):
-        raise _refuse(_("Old .xls workbooks are not read; save the file as XLSX or CSV."), _("old .xls format"))
-    rows = _xlsx_rows(data, limit) if data.startswith(XLSX_MAGIC) else _csv_rows(data, limit)
+        raise refuse(_("The file is empty."), _("empty file"))
+    if len(data) > limits.file_bytes:
+        raise refuse(_("The file is larger than %(mb).1f MB.", mb=limits.file_bytes / 1024 / 1024),
+                      _("file too large"), code="file_too_large")
+    if data.startswith(OLE_MAGIC) or PurePath(filename or "").suffix.lower() in (".xls", ".et"):
+        raise refuse(_("Old .xls workbooks are not read; save the file as XLSX or CSV."), _("old .xls format"))
+    return data.startswith(XLSX_MAGIC)
+
+
+def measure(data: bytes, filename: str, limits: Limits) -> Size:
+    """How much the file holds, refusing (422) what goes beyond the limits; cheap next to reading it."""
+    if _check_file(data, filename, limits):
+        return measure_xlsx(data, limits)
+    return Size(rows=_csv_rows(data, limits)[1])
+
+
+def read_rows(data: bytes, filename: str, *, limits: Limits) -> list[Row]:
+    """The non-blank rows of the file, the header row first; refuses what is not a table or is too long."""
+    rows = _xlsx_rows(data, limits) if _check_file(data, filename, limits) else _csv_rows(data, limits)[0]
     if not rows:
-        raise _refuse(_("The file is empty."), _("empty file"))
+        raise refuse(_("The file is empty."), _("empty file"))
     return rows
 
 

@@ -20,9 +20,10 @@ from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..db import MAX_ID, db
 from ..files.models import StoredFile
 from ..files.store import store
-from . import policy, search
+from . import listing_periods, policy, search
 from .fields import FIELDS, FIELDS_BY_NAME, Status
-from .import_files import CONVERT, is_blank, norm, read_rows
+from .import_bounds import Limits, Size
+from .import_files import CONVERT, MAX_COLUMNS, is_blank, measure, norm, read_rows
 from .models import Instrument, InstrumentCategory
 from .values import FieldErrors, clean
 
@@ -93,8 +94,20 @@ class ImportRejected(ValidationFailed):
         self.report = report
 
 
+def limits(rows: int | None = None) -> Limits:
+    """The bounds on an import file from the settings (`rows` narrows the row limit, e.g. for inline imports)."""
+    config = current_app.config
+    return Limits(rows=config["IMPORT_MAX_ROWS"] if rows is None else rows, columns=MAX_COLUMNS,
+                  file_bytes=config["MAX_UPLOAD_BYTES"], unzipped_bytes=config["IMPORT_MAX_UNZIPPED_BYTES"])
+
+
+def measure_file(data: bytes, filename: str) -> Size:
+    """How much the file holds, refusing what is beyond the limits, without reading its cells."""
+    return measure(data, filename, limits())
+
+
 def parse_file(data: bytes, filename: str) -> ParsedFile:
-    rows = read_rows(data, filename, limit=current_app.config["IMPORT_MAX_ROWS"])
+    rows = read_rows(data, filename, limits=limits())
     header_row, header = rows[0]
     columns = [Column(i, str(cell).strip(), HEADERS.get(norm(cell)))
                for i, cell in enumerate(header) if not is_blank(cell)]
@@ -191,6 +204,7 @@ def import_rows(actor, unit: Organization, parsed: ParsedFile, *, source: Stored
         db.session.add_all(batch)
         db.session.flush()
         search.reindex_many(batch)
+        listing_periods.opened(batch, at=now)
         ids += [i.id for i in batch]
         if progress:
             progress(len(batch))

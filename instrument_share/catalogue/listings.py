@@ -9,7 +9,7 @@ from ..audit import chain as audit
 from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
-from . import policy, search
+from . import listing_periods, policy, search
 from .fields import Status
 from .models import Instrument, InstrumentRevision
 from .signals import instrument_unavailable
@@ -101,6 +101,7 @@ def publish(*, actor, instrument: Instrument) -> Instrument:
         raise InvalidState(_("Only a draft is published."))
     instrument.status, instrument.published_at = Status.published.value, now_utc()
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log("instrument.published", actor, instrument)
     return instrument
 
@@ -111,6 +112,7 @@ def suspend(*, actor, instrument: Instrument, reason: str) -> Instrument:
         raise InvalidState(_("Only a published listing is suspended."))
     instrument.status, instrument.status_reason = Status.suspended.value, (reason or "").strip() or None
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log("instrument.suspended", actor, instrument, reason=reason)
     instrument_unavailable.send(instrument, reason=_("The instrument was suspended by its unit."))
     return instrument
@@ -128,6 +130,7 @@ def resume(*, actor, instrument: Instrument) -> Instrument:
         raise Conflict(_("The approval has expired; the superior authority must renew it."), code="approval_expired")
     instrument.status, instrument.status_reason = Status.published.value, None
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log("instrument.resumed", actor, instrument)
     return instrument
 
@@ -138,6 +141,7 @@ def retire(*, actor, instrument: Instrument) -> Instrument:
         raise InvalidState(_("The listing is already retired."))
     instrument.status = Status.retired.value
     search.reindex(instrument)
+    listing_periods.sync(instrument)
     _log("instrument.retired", actor, instrument)
     instrument_unavailable.send(instrument, reason=_("The instrument was retired by its unit."))
     return instrument

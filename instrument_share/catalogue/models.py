@@ -13,12 +13,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import Organization
 from ..core.clock import now_utc
 from ..db import Base, UTCDateTime
+from ..files.models import StoredFile
 
 
 class InstrumentCategory(Base):
@@ -119,6 +121,31 @@ class InstrumentRevision(Base):
     instrument: Mapped[Instrument] = relationship(back_populates="revisions")
 
 
+class ListingPeriod(Base):
+    """An interval during which a listing was published (open to other organisations), with the approval that was
+    valid for a defence listing then. Written only by catalogue/listing_periods.py, in the transaction that changes
+    the listing's status or approval; measure 19 asks what was open when a service started."""
+
+    __tablename__ = "listing_periods"
+    __table_args__ = (
+        CheckConstraint("closed_at IS NULL OR closed_at >= opened_at", name="closes_after_opening"),
+        Index("ix_listing_periods_instrument_opened", "instrument_id", "opened_at"),
+        # At most one open period per listing.
+        Index("uq_listing_periods_open", "instrument_id", unique=True, sqlite_where=text("closed_at IS NULL"),
+              postgresql_where=text("closed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: still open
+    # Defence listings: the approval's validity (local calendar days, inclusive) during this period.
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    # "recorded" when written as the listing changed; "backfilled" when reconstructed by the migration.
+    source: Mapped[str] = mapped_column(String(16), default="recorded")
+
+
 class Clearance(Base):
     """An organisation a defence unit has cleared (confidentiality agreement accepted)."""
 
@@ -207,3 +234,45 @@ class ResourceInstrument(Base):
 
     resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ImportJob(Base):
+    """A catalogue import, or its dry run, too large for a web request: the scheduler runs it (import_jobs.py).
+
+    queued → running (claimed under a lease; a runner that died is reclaimed when the lease has run out) → done or
+    failed. The import itself is one transaction; progress is written beside it in short ones.
+    """
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="known_status"),
+        Index("ix_import_jobs_status_lease", "status", "lease_expires_at"),
+        Index("ix_import_jobs_organization", "organization_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_files.id"))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    rows_total: Mapped[int | None] = mapped_column(Integer)  # data rows, known once the file has been read
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    problems: Mapped[str | None] = mapped_column(Text)  # JSON: [[row, column, field, reason], ...]
+    problem_count: Mapped[int] = mapped_column(Integer, default=0)
+    instruments_created: Mapped[int | None] = mapped_column(Integer)
+    first_instrument_id: Mapped[int | None] = mapped_column(Integer)
+    last_instrument_id: Mapped[int | None] = mapped_column(Integer)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+    file: Mapped[StoredFile] = relationship()  # its bytes stay deferred until read

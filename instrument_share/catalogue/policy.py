@@ -28,3 +28,8 @@ def is_superior_approver(user, instrument: Instrument) -> bool:
 
 def is_approver(user, instrument: Instrument) -> bool:
     return is_unit_reviewer(user, instrument) or is_superior_approver(user, instrument)
+
+
+def may_see_import_job(user, job) -> bool:
+    """A catalogue import job, its progress, result and errors: the instrument operators of its unit only."""
+    return is_operator_of(user, job.organization_id)

@@ -1,8 +1,9 @@
 """The append-only revenue ledger: appending entries, adjustment requests and balances.
 
 Entries are never changed: the database refuses UPDATE and DELETE (migration triggers), so a correction is a new
-entry with a reason. Every append locks the service record's row first, so two refunds of one record are decided
-one after the other (PostgreSQL SELECT … FOR UPDATE; SQLite already holds the write lock).
+entry with a reason. Every append locks the service record's row first, so two refunds (or two payments) of one
+record are decided one after the other against the balance the other left (PostgreSQL SELECT … FOR UPDATE; SQLite
+already holds the write lock).
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..audit import chain as audit
 from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
+from ..core.money import format_fen
 from ..db import db
 from . import policy
 from .models import DIRECTIONS, ENTRY_KINDS, AdjustmentRequest, RevenueEntry, ServiceRecord
@@ -122,8 +124,10 @@ def _validate(*, kind, amount_fen, entry_date, direction, reason, corrects_id, r
     problems: dict[str, str] = {}
     if kind not in ENTRY_KINDS:
         problems["kind"] = _("one of charge, payment, refund, adjustment")
-    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not 0 < amount_fen <= MAX_AMOUNT_FEN:
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
         problems["amount_fen"] = _("a whole number of fen greater than 0")
+    elif amount_fen > MAX_AMOUNT_FEN:
+        problems["amount_fen"] = _("at most %(max)s", max=format_fen(MAX_AMOUNT_FEN))
     if kind == "adjustment" and direction not in DIRECTIONS:
         problems["direction"] = _("credit or debit")
     elif kind != "adjustment" and direction is not None:
@@ -155,6 +159,17 @@ def _raise_invoice_taken(invoice_no: str):
 def lock_record(record: ServiceRecord) -> ServiceRecord:
     db.session.refresh(record, with_for_update=True)
     return record
+
+
+def _check_payment(record: ServiceRecord, amount_fen: int) -> None:
+    """A payment never exceeds what is owed (read under the record's lock, so concurrent payments add up)."""
+    owed = max(balance(record.id).owed_fen, 0)
+    if amount_fen > owed:
+        raise Conflict(_("A payment of %(amount)s is more than what is owed on this service record (%(owed)s).",
+                         amount=format_fen(amount_fen), owed=format_fen(owed)),
+                       code="payment_exceeds_owed", fields={"amount_fen": _("at most %(owed)s, the amount owed",
+                                                                            owed=format_fen(owed))},
+                       owed_fen=owed)
 
 
 # ------------------------------------------------------------------------------------------------ appending
@@ -203,6 +218,8 @@ def append_entry(*, actor, record: ServiceRecord, kind: str, amount_fen: int, en
                              "refunds (%(left)d fen).", amount=amount_fen, left=refundable),
                            code="refund_exceeds_payments", fields={"amount_fen": _("at most %(n)d", n=refundable)},
                            refundable_fen=refundable)
+    if kind == "payment":
+        _check_payment(record, amount_fen)
     if kind == "adjustment" and amount_fen > threshold_fen():
         if corrects_id is not None:
             reason = f"{reason} (#{corrects_id})"

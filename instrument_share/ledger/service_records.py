@@ -16,9 +16,10 @@ from ..accounts.models import Organization
 from ..audit import chain as audit
 from ..bookings.models import Booking
 from ..bookings.service import SAMPLE_MODES, TIMED_MODES, lock_instrument
+from ..catalogue import listing_periods
 from ..catalogue.models import Instrument
 from ..core.clock import local_today, now_utc
-from ..core.errors import InvalidState, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..core.money import format_fen, round_half_up_to_fen
 from ..db import db
 from . import entries, policy
@@ -90,12 +91,43 @@ def _check_delivered(result_delivered_on, actual_start: datetime) -> date | None
     return result_delivered_on
 
 
+def _why_closed(reason: str) -> str:
+    return {"not_published": _("it was not published then (a draft, or suspended, revoked or retired)"),
+            "approval_not_valid": _("its defence approval was not valid on that day"),
+            "not_cleared": _("the defence unit has not cleared the user organisation")}[reason]
+
+
+def _require_open_listing(instrument: Instrument, organization: Organization, actual_start: datetime,
+                          booked: bool) -> None:
+    """Measure 19: another organisation's service needs the instrument open through the platform at its start."""
+    reason = listing_periods.reason_for(instrument.id, organization.id, actual_start)
+    if reason is None:
+        return
+    start = actual_start.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M")
+    if booked:
+        message = _("The instrument was not open to other organisations through the platform at the service's "
+                    "start (%(start)s): %(why)s. This holds for booked services too, even when the listing was open "
+                    "when the booking was made.", start=start, why=_why_closed(reason))
+    else:
+        message = _("The instrument was not open to other organisations through the platform at the service's "
+                    "start (%(start)s): %(why)s. Only the unit's own use can be recorded for that time.",
+                    start=start, why=_why_closed(reason))
+    raise Conflict(message, code="listing_not_open", fields={"actual_start": _why_closed(reason)}, reason=reason)
+
+
 def _make(*, actor, instrument: Instrument, organization: Organization, mode: str, actual_start, actual_end,
           samples, result_delivered_on, booking: Booking | None) -> ServiceRecord:
     minutes = _check_times(actual_start, actual_end)
+    _require_open_listing(instrument, organization, actual_start, booked=booking is not None)
     samples = _check_samples(mode, samples)
     delivered = _check_delivered(result_delivered_on, actual_start)
     fee, basis = fee_for(instrument, mode, minutes, samples)
+    if fee > entries.MAX_AMOUNT_FEN:  # a fee standard of up to 10^15 fen times a quantity can pass BIGINT
+        quantity = "samples" if mode in SAMPLE_MODES else "actual_end"
+        raise ValidationFailed(_("The fee of this service would be above %(max)s: check the fee standard and the "
+                                 "quantity.", max=format_fen(entries.MAX_AMOUNT_FEN)),
+                               fields={quantity: _("the fee would be above %(max)s",
+                                                   max=format_fen(entries.MAX_AMOUNT_FEN))})
     record = ServiceRecord(
         booking_id=booking.id if booking else None, instrument_id=instrument.id, unit_id=instrument.owner_id,
         organization_id=organization.id, mode=mode, actual_start=actual_start, actual_end=actual_end,

@@ -15,8 +15,13 @@ from .models import OutboxMessage
 log = logging.getLogger(__name__)
 
 
-def enqueue(recipient: str, subject: str, template: str, **context) -> OutboxMessage:
-    """Render a mail from templates/mail/<template>.txt and add it to the outbox (never commits)."""
+def enqueue(recipient: str | None, subject: str, template: str, **context) -> OutboxMessage | None:
+    """Render a mail from templates/mail/<template>.txt and add it to the outbox (never commits).
+
+    A person without an address (an account made on the command line without --email) gets no mail: None.
+    """
+    if not recipient:
+        return None
     body = render_template(f"mail/{template}.txt", **context)
     message = OutboxMessage(recipient=recipient, subject=str(subject), body=body, next_attempt_at=now_utc())
     db.session.add(message)

@@ -1,9 +1,10 @@
 """Who may read which statistics, reports and dashboards (api.md "Who may read what").
 
-City-level statistics are public. A unit's statistics and reports: the unit's operators and the commission roles.
-A user organisation's own figures (what it spent, the services it received): its users and the commission roles.
-The platform report: the commission roles. "The commission" is accounts.policy.is_commission (a verified
-organisation's commission roles).
+City-level statistics are public: the commission reads them whole, everyone else (signed in or not) as the public,
+under the disclosure rule (public.py, disclosure.py). A unit's statistics and reports: the unit's operators and the
+commission roles. A user organisation's own figures (what it spent, the services it received): its users and the
+commission roles. The platform report: the commission roles. "The commission" is accounts.policy.is_commission
+(a verified organisation's commission roles).
 """
 
 from flask_babel import gettext as _
@@ -21,6 +22,13 @@ from .statistics import Scope
 
 def may_read_unit(actor, unit_id: int) -> bool:
     return is_commission(actor) or is_operator_of(actor, unit_id)
+
+
+def public_level(actor, scope: Scope) -> bool:
+    """Whether the actor sees these figures as the public does: city or district figures, read by anyone but the
+    commission. Unit, instrument and user-organisation figures are read whole by those check_scope lets in."""
+    city_or_district = scope.unit_id is None and scope.instrument_id is None and scope.organization_id is None
+    return city_or_district and not is_commission(actor)
 
 
 def may_read_organization(actor, organization_id: int) -> bool:

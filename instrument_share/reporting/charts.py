@@ -9,6 +9,7 @@ from markupsafe import Markup, escape
 WIDTH, HEIGHT = 640, 240
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 12, 12, 40
 BAR = "#0b5cad"
+WITHHELD = "—"  # a value the public may not see
 ROW = 26
 _ids = itertools.count(1)
 
@@ -33,9 +34,11 @@ def _frame(title: str, desc: str, width: int, height: int, body: list[str]) -> M
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704
 
 
-def column_chart(title: str, desc: str, points: list[tuple[str, int]], fmt: Callable[[int], str] = str) -> Markup:
-    """Vertical bars, one per labelled value (months), with a zero line and the top of the scale."""
-    top = _scale_max([v for _l, v in points])
+def column_chart(title: str, desc: str, points: list[tuple[str, int | None]],
+                 fmt: Callable[[int], str] = str) -> Markup:
+    """Vertical bars, one per labelled value (months), with a zero line and the top of the scale; a value None
+    (withheld from the public) has no bar and reads "—"."""
+    top = _scale_max([v for _l, v in points if v is not None])
     inner_w, inner_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     slot = inner_w / max(len(points), 1)
     base = PAD_TOP + inner_h
@@ -45,9 +48,9 @@ def column_chart(title: str, desc: str, points: list[tuple[str, int]], fmt: Call
             f'<text x="{PAD_LEFT - 6}" y="{base}" text-anchor="end" font-size="11" fill="#52606d">{escape(fmt(0))}'
             f'</text>']
     for i, (label, value) in enumerate(points):
-        h = inner_h * max(value, 0) / top
+        h = 0 if value is None else inner_h * max(value, 0) / top
         x = PAD_LEFT + i * slot + slot * 0.15
-        body.append(f'<g><title>{escape(label)}: {escape(fmt(value))}</title>'
+        body.append(f'<g><title>{escape(label)}: {escape(WITHHELD if value is None else fmt(value))}</title>'
                     f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{BAR}"/>'
                     f'</g>')
         body.append(f'<text x="{x + slot * 0.35:.1f}" y="{base + 16}" text-anchor="middle" font-size="10" '
@@ -55,22 +58,24 @@ def column_chart(title: str, desc: str, points: list[tuple[str, int]], fmt: Call
     return _frame(title, desc, WIDTH, HEIGHT, body)
 
 
-def bar_list(title: str, desc: str, points: list[tuple[str, int]], fmt: Callable[[int], str] = str) -> Markup:
-    """Horizontal bars for a ranking (busiest instruments, top units, districts)."""
-    top = _scale_max([v for _l, v in points])
+def bar_list(title: str, desc: str, points: list[tuple[str, int | None]], fmt: Callable[[int], str] = str) -> Markup:
+    """Horizontal bars for a ranking (busiest instruments, top units, districts); a value None (withheld from the
+    public) has no bar and reads "—"."""
+    top = _scale_max([v for _l, v in points if v is not None])
     label_w, value_w = 220, 90
     inner_w = WIDTH - label_w - value_w
     height = max(len(points), 1) * ROW + 8
     body = []
     for i, (label, value) in enumerate(points):
         y = 4 + i * ROW
-        w = inner_w * max(value, 0) / top
+        w = 0 if value is None else inner_w * max(value, 0) / top
+        text = WITHHELD if value is None else fmt(value)
         short = label if len(label) <= 18 else label[:17] + "…"
-        body.append(f'<g><title>{escape(label)}: {escape(fmt(value))}</title>'
+        body.append(f'<g><title>{escape(label)}: {escape(text)}</title>'
                     f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12">{escape(short)}</text>'
                     f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{ROW - 8}" fill="{BAR}"/>'
                     f'<text x="{label_w + w + 4:.1f}" y="{y + 16}" font-size="11" fill="#52606d">'
-                    f'{escape(fmt(value))}</text></g>')
+                    f'{escape(text)}</text></g>')
     if not points:
         body.append('<text x="8" y="20" font-size="12" fill="#52606d">—</text>')
     return _frame(title, desc, WIDTH, height, body)

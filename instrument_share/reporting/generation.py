@@ -17,6 +17,7 @@ from ..audit import chain
 from ..catalogue.models import Instrument
 from ..core.clock import local_today
 from ..core.errors import NotFound
+from ..core.spreadsheet import CSV_MIMETYPE, XLSX_MIMETYPE
 from ..db import db
 from ..files.store import store
 from .access import may_read_unit
@@ -24,8 +25,7 @@ from .models import OperationReport
 from .periods import period, previous_quarter
 from .reports import ReportData, Snapshot, to_csv, to_xlsx
 
-FORMATS = {"csv": (to_csv, "text/csv; charset=utf-8"),
-           "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+FORMATS = {"csv": (to_csv, CSV_MIMETYPE), "xlsx": (to_xlsx, XLSX_MIMETYPE)}
 PURPOSE = "operation_report"
 FEW_UNITS = 20  # up to this many units missing: one small snapshot each instead of the city-wide one
 

@@ -9,8 +9,6 @@ Names of defence listings follow the catalogue's visibility at the "registered" 
 commission that reads every report: a field the confidentiality review did not open that far is not written.
 """
 
-import csv
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from ..accounts.models import Organization
 from ..accounts.roles import OrgKind
 from ..catalogue.fields import LEVEL_ORDER, Visibility
 from ..catalogue.models import Instrument
+from ..core import spreadsheet
 from ..core.clock import now_utc
 from ..db import db
 from . import statistics as st
@@ -168,26 +167,11 @@ def table(data: ReportData) -> list[list]:
 
 
 def to_csv(data: ReportData) -> bytes:
-    """UTF-8 with a byte order mark, so Excel opens the Chinese text correctly."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in table(data):
-        writer.writerow(row)
-    return out.getvalue().encode("utf-8-sig")
+    return spreadsheet.csv_bytes(table(data))
 
 
 def to_xlsx(data: ReportData) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(str(_l("Operation report")))
-    for row in table(data):
-        sheet.append(row)
-    about = book.create_sheet(str(_l("About")))
-    for label, value in [(_l("Report"), str(_l("Quarterly operation report"))), (_l("Scope"), data.title),
-                         (_l("Period"), data.period.label),
-                         (_l("Generated at (UTC)"), data.generated_at.strftime("%Y-%m-%d %H:%M:%S"))]:
-        about.append([str(label), value])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    about = [[str(label), value] for label, value in [
+        (_l("Report"), str(_l("Quarterly operation report"))), (_l("Scope"), data.title),
+        (_l("Period"), data.period.label), (_l("Generated at (UTC)"), data.generated_at.strftime("%Y-%m-%d %H:%M:%S"))]]
+    return spreadsheet.xlsx_bytes([(str(_l("Operation report")), table(data)), (str(_l("About")), about)])

@@ -3,10 +3,12 @@ instead of aggregating every service record of the last twelve months in each we
 
 A snapshot holds the CITY figures the two dashboards use, for the local day it was computed for: totals of this
 year and this quarter, the months of the trend window, and the window grouped by district and by instrument and
-unit (the ranked ones only). It stores integer figures keyed by ids and district names, never instrument or unit
-names: names go through the viewer's visibility at request time. The district rows depend on which defence
-districts are undisclosed, so the snapshot records that set and its district rows are used only while the set is
-unchanged.
+unit (the ranked ones only); all of these for the commission's dashboard. For the public (the city dashboard and
+`GET /api/v1/statistics` at city and district level) it stores the public cube of public.py: only the cells the
+disclosure rule lets anyone see. It stores integer figures keyed by ids and district names, never instrument or
+unit names: names go through the viewer's visibility at request time. The district rows and the cube depend on which
+defence districts are undisclosed, so the snapshot records that set and they are used only while the set is
+unchanged (the cube also only under the same PUBLIC_STATS_MIN_UNITS).
 
 A snapshot is used when it is for today and younger than three refresh intervals; otherwise (fresh install, tests,
 no scheduler) the figures are computed live, exactly as the job computes them.
@@ -20,7 +22,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..core.clock import local_today, now_utc
+from ..core.ttl_cache import app_cache
 from ..db import db
+from . import public
 from . import statistics as st
 from .models import StatisticsSnapshot
 from .periods import Period, months_back, period, quarter_of
@@ -33,9 +37,11 @@ LOCK_KEY = 0x53544154  # "STAT": one writer of the snapshot rows at a time on Po
 # What is stored, one row each (all written in one transaction with one computed_at).
 YEAR, QUARTER, MONTHS = "city.totals.year", "city.totals.quarter", "city.by_month"
 GROUPS = {"district": "city.grouped.district", "instrument": "city.grouped.instrument", "unit": "city.grouped.unit"}
-PART_KEYS = {"year": YEAR, "quarter": QUARTER, "months": MONTHS, **GROUPS}
+PUBLIC = "public.cube"
+PART_KEYS = {"year": YEAR, "quarter": QUARTER, "months": MONTHS, **GROUPS, "cube": PUBLIC}
 KEYS = tuple(PART_KEYS.values())
 ALL_PARTS = tuple(PART_KEYS)
+COMMISSION_PARTS = tuple(part for part in ALL_PARTS if part != "cube")
 
 
 def current_periods(today: date) -> tuple[Period, Period]:
@@ -59,6 +65,7 @@ class CityFigures:
     instrument: dict | None = None
     unit: dict | None = None
     hidden: list[int] = field(default_factory=list)  # undisclosed defence instruments the district rows assumed
+    cube: public.Cube | None = None  # what anyone may see (city dashboard, public API)
     computed_at: datetime | None = None  # None: computed live for this request
 
 
@@ -81,6 +88,8 @@ def compute(today: date, parts=ALL_PARTS) -> CityFigures:
             # The dashboards rank instruments and units: only the ranked ones are kept (a city's thousands of
             # instruments would make the snapshot megabytes, read on every commission page).
             setattr(out, group, figures if group == "district" else st.top(figures))
+    if "cube" in parts:
+        out.cube = public.compute(public.min_units(), st.undisclosed_district_ids())
     return out
 
 
@@ -100,6 +109,7 @@ def _rows(figures: CityFigures) -> dict[str, dict]:
     for group, key in GROUPS.items():
         rows[key] = day | {"groups": [[k, _raw(f)] for k, f in getattr(figures, group).items()]}
     rows[GROUPS["district"]]["hidden"] = figures.hidden
+    rows[PUBLIC] = day | {"cube": figures.cube.as_json()}
     return rows
 
 
@@ -173,12 +183,17 @@ def stored(today: date, parts=ALL_PARTS) -> CityFigures | None:
             setattr(out, part, st.Figures.from_json(payload["figures"]))
         elif part == "months":
             out.months = [(date.fromisoformat(m), st.Figures.from_json(f)) for m, f in payload["months"]]
+        elif part == "cube":
+            out.cube = public.Cube.from_json(payload["cube"])
         else:
             setattr(out, part, {_group_key(part, k): st.Figures.from_json(f) for k, f in payload["groups"]})
+    undisclosed = sorted(st.undisclosed_district_ids()) if {"district", "cube"} & set(data) else []
     if "district" in data:
         out.hidden = data["district"]["hidden"]
-        if sorted(st.undisclosed_district_ids()) != out.hidden:
+        if undisclosed != out.hidden:
             out.district = None  # a confidentiality decision since: never show districts it now withholds
+    if out.cube is not None and (out.cube.undisclosed != undisclosed or out.cube.min_units != public.min_units()):
+        out.cube = None  # likewise, or another threshold set since
     return out
 
 
@@ -193,3 +208,14 @@ def city_figures(today: date, parts=ALL_PARTS) -> CityFigures:
         for part in missing:
             setattr(found, part, getattr(live, part))
     return found
+
+
+def public_cube(today: date) -> public.Cube:
+    """The public cells: from the snapshot when usable, else computed live and kept a few minutes per app (a
+    computed cube is one consistent picture, so an older one shows older figures, never more)."""
+    found = stored(today, ("cube",))
+    if found is not None and found.cube is not None:
+        return found.cube
+    threshold, undisclosed = public.min_units(), st.undisclosed_district_ids()
+    return app_cache("public_cube", 8).get_or_compute(
+        (threshold, tuple(sorted(undisclosed))), public.cache_seconds(), lambda: public.compute(threshold, undisclosed))

@@ -101,13 +101,14 @@ def undisclosed_district_ids() -> set[int]:
             if json.loads(row.field_visibility or "{}").get("district") != Visibility.public.value}
 
 
-def _district_expr(hidden: set[int]):
+def district_key(hidden: set[int]):
+    """The district a record counts under: its instrument's, or None when that is an undisclosed defence one."""
     if not hidden:
         return Instrument.district
     return case((Instrument.id.in_(sorted(hidden)), literal(None)), else_=Instrument.district)
 
 
-def _month_key(column):
+def month_key(column):
     if db.dialect == "postgresql":
         return func.to_char(column, "YYYY-MM")
     return func.strftime("%Y-%m", column)
@@ -130,8 +131,8 @@ def _services(group: str | None, scope: Scope, period: Period, hidden: set[int])
             func.count(), func.coalesce(func.sum(case((ext, 1), else_=0)), 0),
             func.count(func.distinct(case((ext, sr.organization_id), else_=None))),
             func.coalesce(func.sum(sr.samples), 0)]
-    key = {"instrument": sr.instrument_id, "unit": sr.unit_id, "month": _month_key(sr.start_local_date),
-           "district": _district_expr(hidden), None: literal(None)}[group]
+    key = {"instrument": sr.instrument_id, "unit": sr.unit_id, "month": month_key(sr.start_local_date),
+           "district": district_key(hidden), None: literal(None)}[group]
     stmt = select(key.label("key"), *cols).select_from(sr)
     if group == "district" or scope.district is not None:
         stmt = stmt.join(Instrument, Instrument.id == sr.instrument_id)
@@ -147,8 +148,8 @@ def _ledger(group: str | None, scope: Scope, period: Period, hidden: set[int]):
         return func.coalesce(func.sum(case((re.kind == kind, re.amount_fen), else_=0)), 0)
 
     needs_record = group in ("instrument", "district") or scope.instrument_id is not None or scope.district is not None
-    key = {"instrument": ServiceRecord.instrument_id, "unit": re.unit_id, "month": _month_key(re.entry_date),
-           "district": _district_expr(hidden), None: literal(None)}[group]
+    key = {"instrument": ServiceRecord.instrument_id, "unit": re.unit_id, "month": month_key(re.entry_date),
+           "district": district_key(hidden), None: literal(None)}[group]
     stmt = select(key.label("key"), total("payment"), total("refund"), total("charge")).select_from(re)
     if needs_record:
         stmt = stmt.join(ServiceRecord, ServiceRecord.id == re.service_record_id)
@@ -162,8 +163,8 @@ def _ledger(group: str | None, scope: Scope, period: Period, hidden: set[int]):
 
 def _ratings(group: str | None, scope: Scope, period: Period, hidden: set[int]):
     ra = ServiceRating
-    key = {"instrument": ra.instrument_id, "unit": ra.unit_id, "month": _month_key(ServiceRecord.start_local_date),
-           "district": _district_expr(hidden), None: literal(None)}[group]
+    key = {"instrument": ra.instrument_id, "unit": ra.unit_id, "month": month_key(ServiceRecord.start_local_date),
+           "district": district_key(hidden), None: literal(None)}[group]
     stmt = select(key.label("key"), func.coalesce(func.sum(ra.score), 0), func.count()).select_from(ra)
     if period.start is not None or group == "month":
         stmt = stmt.join(ServiceRecord, ServiceRecord.id == ra.service_record_id)
@@ -207,8 +208,9 @@ def _scan(stmt, model, scope: Scope):
 
 
 def top(figures: dict, n: int = RANKED, by: str = "effective_minutes") -> dict:
-    """The n largest figures by `by`, ties by key: the rankings the dashboards show."""
-    return dict(sorted(figures.items(), key=lambda kv: (-getattr(kv[1], by), str(kv[0])))[:n])
+    """The n largest figures by `by`, ties by key: the rankings the dashboards show (a value the public may not see,
+    None, ranks as 0)."""
+    return dict(sorted(figures.items(), key=lambda kv: (-(getattr(kv[1], by) or 0), str(kv[0])))[:n])
 
 
 def grouped(group: str | None, scope: Scope = CITY, period: Period = ALL_TIME) -> dict:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from ..accounts import auth
+from ..accounts import lockout
+from ..audit import anchors as audit_anchors
 from ..bookings import lifecycle
-from ..catalogue import defence
+from ..catalogue import defence, import_runner
 from ..mail import outbox
 from ..reporting import generation as operation_reports
 from ..reporting import snapshots as statistics_snapshots
@@ -35,7 +36,9 @@ def defence_approvals() -> str:
 
 JOBS: list[Job] = [
     Job("send_outbox", 30, outbox.send_due, claimed=False),
-    Job("purge_login_failures", 3600, auth.purge_login_failures),
+    # Queued catalogue imports: each job is claimed under its own lease (catalogue/import_runner.py), so unclaimed.
+    Job("catalogue_imports", 5, import_runner.run_due, claimed=False),
+    Job("purge_login_failures", 3600, lockout.purge),
     # Hourly, so a listing is suspended within the hour its approval ends (local calendar day).
     Job("defence_approvals", 3600, defence_approvals),
     # Item by item, each in its own transaction and idempotent, so they run unclaimed every minute.
@@ -50,6 +53,9 @@ JOBS: list[Job] = [
     # Every minute it checks the stored city-wide figures and recomputes them once STATISTICS_SNAPSHOT_SECONDS old
     # (or on a new local day); it aggregates outside the write transaction and replaces rows, so it runs unclaimed.
     Job("statistics_snapshot", 60, statistics_snapshots.refresh_due, claimed=False),
+    # Hourly: anchors yesterday's audit chain head once. It claims its period itself in job_runs, keyed by the
+    # local day rather than by a UTC hour, so the day ends at Asia/Shanghai midnight.
+    Job("audit_anchor", 3600, audit_anchors.anchor_due, claimed=False),
 ]
 
 

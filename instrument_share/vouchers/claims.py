@@ -16,13 +16,23 @@ from ..accounts.models import Organization
 from ..accounts.policy import is_commission
 from ..accounts.roles import OrgKind, Role
 from ..audit import chain as audit
+from ..catalogue import listing_periods
 from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import MAX_ID, db
 from ..files.store import store
 from ..ledger.models import RevenueEntry, ServiceRecord
 from . import eligibility, groups, policies, year_totals
-from .compute import Entry, Headroom, LineInput, PolicyNumbers, Trace, compute_subsidy, eligible_amount
+from .compute import (
+    Entry,
+    Headroom,
+    LineInput,
+    PolicyNumbers,
+    Trace,
+    compute_subsidy,
+    eligible_amount,
+    line_reason,
+)
 from .models import (
     COMMITTED_STATES,
     VoucherClaim,
@@ -35,7 +45,6 @@ from .models import (
 YEAR_LOCK_BASE = 0x564F5543 << 16  # "VOUC": advisory lock keys of the voucher years (key = base + year)
 EDITABLE_STATES = ("draft", "returned")
 MAX_LINES = 500
-REASONS = ("mode_not_eligible", "provider_region", "related_provider", "nothing_paid_in_year", "already_claimed")
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,8 @@ def eligible_lines(org: Organization, policy: VoucherPolicy, record_ids, exclude
     for chunk in _chunks(ids):
         rows = db.session.execute(
             select(ServiceRecord.id, ServiceRecord.organization_id, ServiceRecord.unit_id, ServiceRecord.mode,
-                   Organization.region_code, Organization.kind)
+                   Organization.region_code, Organization.kind, ServiceRecord.instrument_id,
+                   ServiceRecord.actual_start)
             .join(Organization, Organization.id == ServiceRecord.unit_id).where(ServiceRecord.id.in_(chunk)))
         records.update({row[0]: row for row in rows})
     foreign = [i for i in ids if i not in records or records[i][1] != org.id]
@@ -148,25 +158,21 @@ def eligible_lines(org: Organization, policy: VoucherPolicy, record_ids, exclude
     related = groups.related_to(org.id) | groups.group_of(org.id)
     entries = _entries(ids)
     claimed = _claimed_elsewhere(ids, exclude_claim_id)
+    listing = dict(zip(ids, listing_periods.facts_at(
+        [listing_periods.Service(records[i][6], org.id, records[i][7]) for i in ids]), strict=True))
     lines = []
     for record_id in ids:
-        _id, _org, unit_id, mode, region, unit_kind = records[record_id]
+        _id, _org, unit_id, mode, region, unit_kind, _instrument, _start = records[record_id]
         amount, used = eligible_amount(entries.get(record_id, ()), policy.year)
-        if mode not in modes:
-            reason = "mode_not_eligible"
-        elif not (region or "").startswith(prefixes):
-            reason = "provider_region"
-        elif unit_id in related:
-            reason = "related_provider"
-        elif amount <= 0:
-            reason = "nothing_paid_in_year"
-        elif record_id in claimed:
-            reason = "already_claimed"
-        else:
+        reason = line_reason(listing_open=listing_periods.closed_reason(listing[record_id]) is None,
+                             mode_eligible=mode in modes, provider_in_region=(region or "").startswith(prefixes),
+                             provider_related=unit_id in related, eligible_fen=amount,
+                             claimed_elsewhere=record_id in claimed)
+        if reason is None:
             rate = policy.defence_rate_bp if unit_kind == OrgKind.defence_unit else policy.rate_bp
             lines.append(Line(record_id, None, amount, rate, used))
-            continue
-        lines.append(Line(record_id, reason))
+        else:
+            lines.append(Line(record_id, reason))
     return lines
 
 

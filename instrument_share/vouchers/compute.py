@@ -13,6 +13,9 @@ from typing import NamedTuple
 
 E4 = 10_000  # one fen in ten-thousandths of a fen
 CAP_ORDER = ("per_claim", "enterprise", "group", "budget")
+# Why a claim line is not eligible; a line failing several checks gets the first in this order (api.md v1.1).
+REASONS = ("listing_not_open", "mode_not_eligible", "provider_region", "related_provider", "nothing_paid_in_year",
+           "already_claimed")
 
 
 class LineInput(NamedTuple):  # a tuple: a year's replay builds a million of them
@@ -153,6 +156,18 @@ def compute_subsidy(lines: Iterable[LineInput], caps_headroom: Headroom, policy_
     submittable = amount > 0 and amount >= policy_numbers.min_claim_fen
     return Trace(results, raw_e4, raw_fen, tuple(caps), policy_numbers.min_claim_fen, amount, submittable,
                  tuple(ineligible))
+
+
+def line_reason(*, listing_open: bool, mode_eligible: bool, provider_in_region: bool, provider_related: bool,
+                eligible_fen: int, claimed_elsewhere: bool) -> str | None:
+    """The first failed check of a claim line in REASONS order, or None when the line is eligible.
+
+    listing_open: the instrument was open to the claimant through the platform at the service's start (measure 19;
+    catalogue/listing_periods.py decides it).
+    """
+    failed = (not listing_open, not mode_eligible, not provider_in_region, provider_related, eligible_fen <= 0,
+              claimed_elsewhere)
+    return next((reason for reason, fails in zip(REASONS, failed, strict=True) if fails), None)
 
 
 class Entry(NamedTuple):

@@ -4,17 +4,15 @@ Money stays in integer fen (exact, as in the API); the per-provider report sums 
 caps, in fen with four decimals, because caps apply to a claim and not to its providers.
 """
 
-import csv
-import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from openpyxl import Workbook
 from sqlalchemy import select
 
 from ..accounts.models import Organization
+from ..core import spreadsheet
 from ..core.clock import local_iso
 from ..db import db
 from ..ledger.models import ServiceRecord
@@ -124,28 +122,9 @@ def build(name: str, year: int | None) -> Report:
     return BUILDERS[name](year)
 
 
-def _cell(value):
-    # Spreadsheet programs run text starting with these as formulas (CSV injection): keep it text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def to_csv(report: Report) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(report.headers)
-    writer.writerows([[_cell(v) for v in row] for row in report.rows])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM lets Excel read UTF-8
+    return spreadsheet.csv_bytes([report.headers, *report.rows])
 
 
 def to_xlsx(report: Report) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.title = report.name
-    sheet.append(report.headers)
-    for row in report.rows:
-        sheet.append([_cell(v) for v in row])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return spreadsheet.xlsx_bytes([(report.name, [report.headers, *report.rows])])

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from ..accounts.policy import is_commission
 from ..accounts.roles import Role
 from ..audit import chain as audit
+from ..audit.models import AuditEntry
 from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
@@ -57,6 +58,20 @@ def provider_ids(claim: VoucherClaim) -> set[int]:
 
 def has_conflict(actor, claim: VoucherClaim) -> bool:
     return actor.organization_id == claim.organization_id or actor.organization_id in provider_ids(claim)
+
+
+APPROVAL_ACTIONS = ("voucher.claim_first_approval", "voucher.claim_approved")
+
+
+def approved_by(actor, claim: VoucherClaim) -> bool:
+    """Whether the actor's account gave one of the claim's approvals, whatever its roles are now: the approvals the
+    claim holds, and those a return discarded (kept in the audit log)."""
+    if db.session.scalar(select(VoucherApproval.id).where(
+            VoucherApproval.claim_id == claim.id, VoucherApproval.auditor_id == actor.id).limit(1)) is not None:
+        return True
+    return db.session.scalar(select(AuditEntry.seq).where(
+        AuditEntry.actor_id == actor.id, AuditEntry.object_type == "voucher_claim",
+        AuditEntry.object_id == str(claim.id), AuditEntry.action.in_(APPROVAL_ACTIONS)).limit(1)) is not None
 
 
 def _auditor(actor, claim: VoucherClaim) -> None:
@@ -187,6 +202,9 @@ def pay(*, actor, claim: VoucherClaim, paid_on: date, payment_ref: str) -> Vouch
     """A commission officer records the payment, never before the public notice ends."""
     if not (is_commission(actor) and actor.has_role(Role.commission_officer)):
         raise PermissionDenied(_("Only commission officers record payouts."))
+    if approved_by(actor, claim):
+        raise PermissionDenied(_("You approved this claim: a different officer must record its payout."),
+                               code="conflict_of_interest")
     ref = (payment_ref or "").strip()
     if not ref or len(ref) > 100:
         raise ValidationFailed(_("Give the payment reference (at most 100 characters)."),

@@ -1,15 +1,17 @@
-"""The audit log and its chain verification, for the audit administrator."""
+"""The audit log and its chain verification, for the audit administrator; the daily anchors, for everyone."""
 
 from flask import Blueprint, flash, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..accounts.roles import Role
-from ..audit import chain, queries
+from ..audit import anchors, chain, queries
 from ..db import MAX_ID, db
 from .helpers import role_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+# Outside /audit, the audit administrator's area: anyone may read the anchors.
+public_bp = Blueprint("audit_public", __name__, url_prefix="/transparency")
 PER_PAGE = 100
 
 
@@ -39,3 +41,14 @@ def entries():
 @role_required(Role.audit_admin)
 def verify():
     return render_template("audit/verify.html", result=chain.verify())
+
+
+@public_bp.route("/audit-anchors", endpoint="anchors")
+def anchors_public():
+    """Public on purpose: a copy of each day's head outside the database is what reveals a deleted tail."""
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**9)
+    stmt = anchors.newest_first()
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return render_template("audit/anchors.html", anchors=rows, total=total, page=page, per_page=PER_PAGE,
+                           args=request.args)

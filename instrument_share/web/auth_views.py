@@ -20,9 +20,7 @@ bp = Blueprint("auth", __name__)
 PENDING_SECONDS = 300
 
 LOGIN_MESSAGES = {
-    "bad_credentials": lambda: _("Wrong user name or password."),
-    "locked": lambda: _("Too many failed attempts: the account is locked for a while. Try again later or reset "
-                        "your password."),
+    "invalid_credentials": auth.invalid_credentials_message,  # unknown, wrong or locked: one answer
     "disabled": lambda: _("This account is disabled."),
     "email_not_confirmed": lambda: _("Please confirm your email address first: follow the link we sent you."),
     "organization_suspended": lambda: _("Your organisation is suspended."),
@@ -45,7 +43,7 @@ def _finish(user: User, method: str):
     target = session.get("pending_login", {}).get("next") or request.args.get("next")
     with db.transaction():
         db.session.add(user)
-        auth.complete_login(user, method=method)
+        auth.complete_login(user, method=method, remote_addr=request.remote_addr)
     start_session(user)
     return redirect(safe_next(target, url_for("main.home")))
 
@@ -57,7 +55,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         with db.transaction():
-            result = auth.authenticate(form.username.data, form.password.data)
+            result = auth.authenticate(form.username.data, form.password.data, remote_addr=request.remote_addr)
         if not result.ok:
             flash(LOGIN_MESSAGES[result.error](), "error")
             return render_template("auth/login.html", form=form), 200
@@ -81,13 +79,11 @@ def totp():
     if form.validate_on_submit():
         with db.transaction():
             db.session.refresh(user, with_for_update=True)
-            ok = auth.check_totp(user, form.code.data)
+            ok = auth.check_totp(user, form.code.data, remote_addr=request.remote_addr)
         if ok:
             return _finish(user, "password+totp")
-        flash(_("The code is wrong or was already used."), "error")
-        if user.locked_until:
-            session.pop("pending_login", None)
-            return redirect(url_for("auth.login"))
+        # A wrong or replayed code and a lock (reached meanwhile) answer alike; while locked every code is refused.
+        flash(auth.invalid_credentials_message(), "error")
     return render_template("auth/totp.html", form=form)
 
 

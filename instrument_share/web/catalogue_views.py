@@ -57,15 +57,15 @@ def export(fmt: str):
     from dataclasses import replace
 
     from ..catalogue import exports
+    from ..core.spreadsheet import CSV_MIMETYPE, XLSX_MIMETYPE
 
     viewer = _viewer()
     params = replace(search_params_from_args(), page=1, per_page=exports.EXPORT_LIMIT)
     instruments = load_instruments(search(viewer, params).instrument_ids, viewer)
     if fmt == "csv":
-        body, mimetype = exports.to_csv(instruments, viewer), "text/csv; charset=utf-8"
+        body, mimetype = exports.to_csv(instruments, viewer), CSV_MIMETYPE
     else:
-        body = exports.to_xlsx(instruments, viewer)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        body, mimetype = exports.to_xlsx(instruments, viewer), XLSX_MIMETYPE
     return Response(body, mimetype=mimetype,
                     headers={"Content-Disposition": f"attachment; filename=instruments.{fmt}"})
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..core.errors import DomainError
 from ..db import db
+from ..extensions import login_manager
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def messages() -> dict[int, str]:
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None, **extra):
-    db.session.rollback()
+    db.rollback()
     if wants_json():
         body = {"error": code, "message": message, "fields": fields or {}} | extra
         return jsonify(body), status
@@ -62,8 +63,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):
-        log.exception("database error")
-        return error_response(503, "unavailable", messages()[503])
+        # One line per refused request: an outage must not flood the log with tracebacks and bound parameters.
+        log.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+        # Answer without the database: the signed-in user would be loaded from it (by the language choice, the
+        # page's menu and the headers) and fail again, turning the 503 into a 500. The page is an anonymous one.
+        login_manager._update_request_context_with_user(None)
+        response = make_response(error_response(503, "unavailable", messages()[503]))
+        response.headers["Cache-Control"] = "no-store"  # nobody's page; and an outage's answer is never kept
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

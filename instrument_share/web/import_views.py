@@ -1,9 +1,12 @@
-"""Bulk import of the unit's catalogue by its instrument operator: upload, the dry-run report, then confirm."""
+"""Bulk import of the unit's catalogue by its instrument operator: upload, the dry-run report, then confirm.
 
-import csv
+A file larger than IMPORT_INLINE_MAX_ROWS is checked and imported by the scheduler instead (catalogue/import_jobs.py);
+its job page shows the progress, then the result or the errors.
+"""
+
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -11,8 +14,9 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, HiddenField, SubmitField
 from wtforms.validators import DataRequired, Regexp
 
-from ..catalogue import importer, policy
+from ..catalogue import import_jobs, importer, policy
 from ..catalogue.fields import FIELDS
+from ..core import spreadsheet
 from ..core.errors import DomainError
 from ..db import db
 from ..files.store import store
@@ -21,6 +25,7 @@ from .helpers import show_error
 
 bp = Blueprint("catalogue_import", __name__, url_prefix="/provider/instruments/import")
 REPORT_LIMIT = 1000  # problems shown on the page; the count says how many there are in all
+REFRESH_SECONDS = 3  # a job page reloads itself this often while the job waits or runs
 
 
 class UploadForm(Form):
@@ -45,7 +50,7 @@ def _unit():
 def _render(unit, status: int = 200, *, form=None, report=None, confirm=None):
     return render_template("import/upload.html", unit=unit, form=form or UploadForm(), report=report,
                            confirm=confirm, limit=REPORT_LIMIT, can_publish=unit.kind != "defence_unit",
-                           fields=FIELDS), status
+                           fields=FIELDS, jobs=import_jobs.recent_jobs(unit)), status
 
 
 @bp.route("")
@@ -64,6 +69,11 @@ def upload():
         return _render(unit, 422, form=form)
     data, filename = form.file.data.read(), form.file.data.filename or "catalogue.csv"
     try:
+        # Measuring stops at the limits (422); a file too large to check here goes to the scheduler.
+        if import_jobs.runs_in_background(importer.measure_file(data, filename)):
+            with db.transaction():
+                job = import_jobs.store_and_queue_check(current_user._get_current_object(), unit, data, filename)
+            return redirect(url_for("catalogue_import.job", job_id=job.id))
         report = importer.check(importer.parse_file(data, filename))
         if report.ok:
             with db.transaction():
@@ -85,10 +95,15 @@ def confirm():
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
+    actor, publish = current_user._get_current_object(), bool(form.publish.data)
     try:
+        stored = importer.stored_import_file(unit, int(form.file_id.data))
+        if import_jobs.runs_in_background(importer.measure_file(stored.data, stored.filename)):
+            with db.transaction():
+                job = import_jobs.queue(actor, unit, stored, dry_run=False, publish=publish)
+            return redirect(url_for("catalogue_import.job", job_id=job.id))
         with db.transaction():
-            result = importer.import_stored(current_user._get_current_object(), unit, int(form.file_id.data),
-                                            publish=bool(form.publish.data))
+            result = importer.import_stored(actor, unit, stored.id, publish=publish)
     except importer.ImportRejected as exc:
         return _render(unit, 422, report=exc.report)
     except DomainError as exc:
@@ -108,8 +123,39 @@ def confirm():
 @bp.route("/template.csv")
 def template():
     """An empty catalogue with the national column names (UTF-8 with BOM, so Excel shows the Chinese)."""
-    out = io.StringIO()
-    csv.writer(out).writerow([f.header for f in FIELDS])
-    body = ("\ufeff" + out.getvalue()).encode("utf-8")
+    body = spreadsheet.csv_bytes([[f.header for f in FIELDS]])
     return send_file(io.BytesIO(body), mimetype="text/csv", as_attachment=True,
                      download_name="仪器目录导入模板.csv", max_age=0)
+
+
+@bp.route("/jobs/<int:job_id>")
+@login_required
+def job(job_id: int):
+    """A background check or import: progress while it runs (the page reloads itself), then result or errors."""
+    found = import_jobs.visible_job(current_user, job_id)  # 404 for anyone but the unit's operators
+    active = found.status in import_jobs.ACTIVE
+    problems = import_jobs.problems(found) if found.status == "failed" else []
+    report = importer.Report(found.file.filename, found.rows_total or 0, problems) if problems else None
+    confirm_form = None
+    if found.dry_run and found.status == "done":
+        confirm_form = ConfirmForm(data={"file_id": str(found.file_id)})
+    auto_refresh = active and request.args.get("refresh") != "0"
+    response = make_response(render_template(
+        "import/job.html", job=found, report=report, limit=REPORT_LIMIT, confirm=confirm_form,
+        can_publish=found.organization.kind != "defence_unit", active=active, auto_refresh=auto_refresh,
+        refresh_seconds=REFRESH_SECONDS))
+    if auto_refresh:  # the Refresh header reloads the page without any script; ?refresh=0 stops it
+        response.headers["Refresh"] = str(REFRESH_SECONDS)
+    return response
+
+
+@bp.route("/jobs/<int:job_id>/errors.csv")
+@login_required
+def job_errors(job_id: int):
+    """The problems of a failed check or import as CSV, written by the one spreadsheet writer."""
+    found = import_jobs.visible_job(current_user, job_id)
+    if found.status != "failed":
+        abort(404)
+    body = spreadsheet.csv_bytes(import_jobs.error_report(found))
+    return send_file(io.BytesIO(body), mimetype=spreadsheet.CSV_MIMETYPE, as_attachment=True,
+                     download_name=f"导入错误报告-{found.id}.csv", max_age=0)

@@ -24,3 +24,4 @@ def register_blueprints(app: Flask) -> None:
                    provider_views, approver_views, clearance_views, resource_views, category_views,
                    import_views):
         app.register_blueprint(module.bp)
+    app.register_blueprint(audit_views.public_bp)

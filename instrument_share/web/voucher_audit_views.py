@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from ..accounts.policy import is_commission
 from ..accounts.roles import COMMISSION_ROLES, Role
 from ..catalogue.fields import SERVICE_MODE_LABELS
+from ..core import spreadsheet
 from ..core.clock import now_utc
 from ..core.errors import DomainError
 from ..db import db, id_from_text
@@ -213,8 +214,8 @@ def export_file(report: str, fmt: str):
     built = exports.build(report, year)
     suffix = f"-{year}" if year else ""
     if fmt == "csv":
-        return send_file(io.BytesIO(exports.to_csv(built)), mimetype="text/csv", as_attachment=True,
-                         download_name=f"voucher-{report}{suffix}.csv")
+        return send_file(io.BytesIO(exports.to_csv(built)), mimetype=spreadsheet.CSV_MIMETYPE,
+                         as_attachment=True, download_name=f"voucher-{report}{suffix}.csv")
     return send_file(io.BytesIO(exports.to_xlsx(built)), as_attachment=True,
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     mimetype=spreadsheet.XLSX_MIMETYPE,
                      download_name=f"voucher-{report}{suffix}.xlsx")

@@ -34,6 +34,7 @@ CLAIM_STATUS_LABELS = {
     "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn"), "paid": _l("Paid"),
 }
 INELIGIBLE_LABELS = {
+    "listing_not_open": _l("instrument not open through the platform at the service's start"),
     "mode_not_eligible": _l("service mode not eligible"), "provider_region": _l("provider outside the region"),
     "related_provider": _l("provider related to the enterprise"),
     "nothing_paid_in_year": _l("nothing paid in the policy year"), "already_claimed": _l("already in another claim"),
@@ -103,6 +104,8 @@ def render_detail(claim: VoucherClaim, status: int = 200, **forms):
         auditor=is_commission(actor) and actor.has_role(Role.commission_auditor),
         officer=is_commission(actor) and actor.has_role(Role.commission_officer),
         conflict=is_commission(actor) and workflow.has_conflict(actor, claim),
+        approver_pays=is_commission(actor) and actor.has_role(Role.commission_officer)
+        and claim.status == "approved" and workflow.approved_by(actor, claim),
         notice_ended=claim.status == "approved" and not workflow.in_notice(claim),
         threshold=workflow.setting("VOUCHER_TWO_AUDITOR_THRESHOLD_FEN"),
         lines_form=lines_form, evidence_form=forms.get("evidence_form") or EvidenceForm(prefix="evidence"),
