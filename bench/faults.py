@@ -75,6 +75,7 @@ def main() -> int:
         db.engine.dispose()
     print(f"checked after {time.monotonic() - began:.0f} s")
     print(figures.table())
+    print("SUMMARY:", figures.summary())
     problems = figures.problems()
     for problem in problems:
         print("FAILED:", problem)

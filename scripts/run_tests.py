@@ -1,12 +1,17 @@
-"""Run the test suite on SQLite, then on PostgreSQL (DATABASE_URL, or a throw-away server), and total the results.
+"""Run the test suite on SQLite and on PostgreSQL (DATABASE_URL, or a throw-away server) at the same time, and total
+the results.
 
-With CI=true a PostgreSQL that cannot be started is a failure, never a skip.
+The two passes share nothing (SQLite files in temporary directories; PostgreSQL in its own server), and each is one
+mostly single-threaded process, so running them side by side uses both cores of a small CI machine. Each line of
+output is prefixed with its backend. With CI=true a PostgreSQL that cannot be started is a failure, never a skip.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,42 +20,68 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from pg_throwaway import throwaway_postgres  # noqa: E402
 
+_print_lock = threading.Lock()
 
-def pytest(label: str, extra_env: dict, args: list[str], report: Path) -> tuple[int, dict]:
-    print(f"\n=== tests on {label} ===", flush=True)
-    env = os.environ | extra_env
-    code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={report}", *args], cwd=ROOT, env=env)
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+
+def _relay(label: str, stream) -> None:
+    for line in iter(stream.readline, ""):
+        with _print_lock:
+            sys.stdout.write(f"[{label}] {line}")
+            sys.stdout.flush()
+
+
+def start(label: str, extra_env: dict, args: list[str], report: Path) -> tuple[subprocess.Popen, threading.Thread]:
+    with _print_lock:
+        print(f"=== tests on {label} ===", flush=True)
+    env = os.environ | extra_env | {"PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", f"--junitxml={report}", *args], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    relay = threading.Thread(target=_relay, args=(label, process.stdout), daemon=True)
+    relay.start()
+    return process, relay
+
+
+def counts(report: Path) -> dict:
+    found = {"passed": 0, "failed": 0, "skipped": 0}
     if report.exists():
         suite = ET.parse(report).getroot()  # noqa: S314  our own pytest report
         suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
         tests, failures = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
         skipped = int(suite.get("skipped", 0))
-        counts = {"passed": tests - failures - skipped, "failed": failures, "skipped": skipped}
-    return code, counts
+        found = {"passed": tests - failures - skipped, "failed": failures, "skipped": skipped}
+    return found
 
 
 def main(args: list[str]) -> int:
     ci = os.environ.get("CI", "").lower() == "true"
     reports = Path(tempfile.mkdtemp(prefix="instrument-share-tests-"))
-    env_sqlite = {"TEST_DATABASE_URL": ""}
-    results = [pytest("SQLite", env_sqlite, args, reports / "sqlite.xml")]
-    given = os.environ.get("DATABASE_URL", "")
-    if given.startswith("postgres"):
-        results.append(pytest("PostgreSQL (DATABASE_URL)", {"TEST_DATABASE_URL": given}, args, reports / "pg.xml"))
-    else:
-        try:
-            with throwaway_postgres() as url:
-                results.append(pytest("PostgreSQL (throw-away)", {"TEST_DATABASE_URL": url}, args,
-                                      reports / "pg.xml"))
-        except Exception as exc:  # reported, and fatal on CI
-            print(f"\nPostgreSQL could not be started: {exc}", flush=True)
-            if ci:
-                return 1
-            print("PostgreSQL pass SKIPPED (outside CI only)", flush=True)
-    totals = {k: sum(r[1][k] for r in results) for k in ("passed", "failed", "skipped")}
-    print(f"\nall backends: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
-    return max(code for code, _ in results)
+    runs = [("sqlite", *start("sqlite", {"TEST_DATABASE_URL": ""}, args, reports / "sqlite.xml"),
+             reports / "sqlite.xml")]
+    codes = []
+    with contextlib.ExitStack() as stack:
+        given = os.environ.get("DATABASE_URL", "")
+        url = given if given.startswith("postgres") else None
+        if url is None:
+            try:
+                url = stack.enter_context(throwaway_postgres())
+            except Exception as exc:  # reported, and fatal on CI
+                print(f"\nPostgreSQL could not be started: {exc}", flush=True)
+                if ci:
+                    codes.append(1)
+                else:
+                    print("PostgreSQL pass SKIPPED (outside CI only)", flush=True)
+        if url is not None:
+            runs.append(("postgresql", *start("postgresql", {"TEST_DATABASE_URL": url}, args, reports / "pg.xml"),
+                         reports / "pg.xml"))
+        for _label, process, relay, _report in runs:
+            codes.append(process.wait())
+            relay.join()
+    for label, _process, _relay_thread, report in runs:
+        found = counts(report)
+        print(f"{label}: {found['passed']} passed, {found['failed']} failed, {found['skipped']} skipped")
+    totals = {k: sum(counts(report)[k] for *_rest, report in runs) for k in ("passed", "failed", "skipped")}
+    print(f"all backends: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+    return max(codes)
 
 
 if __name__ == "__main__":

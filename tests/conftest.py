@@ -26,6 +26,22 @@ def pytest_report_header(config):
     return f"database backend: {BACKEND}"
 
 
+FIGURES: list[str] = []  # what the proof tests measured (matrix cells, fuzz inputs), printed at the end of the run
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report_figure():
+    """Show a line of figures in the run's summary, passed or failed (the report command reads them there)."""
+    return FIGURES.append
+
+
 def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config

@@ -224,6 +224,19 @@ class Figures:
             out.append(f"no successful write within {RECOVERY_LIMIT:.0f} s after: {slow}")
         return out
 
+    def summary(self) -> str:
+        """One line of the figures the reliability report quotes (scripts/reliability_report.py reads it)."""
+        kinds = Counter(f.kind for f in self.faults)
+        slowest = max((s for _kind, s in self.recovery if s is not None), default=0.0)
+        never = sum(s is None for _kind, s in self.recovery)
+        return (f"faults ({self.backend}, {self.seconds:.0f} s, {self.users} users): requests {self.requests}, "
+                f"faults injected {sum(kinds.values())} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), "
+                f"acknowledged writes {sum(self.acknowledged.values())}, lost {len(self.lost)}, "
+                f"duplicated {len(self.duplicates)}, half-written {len(self.half_written)}, "
+                f"5xx other than 503 {sum(self.other_5xx.values()) + self.log_500}, 503 {self.unavailable_503} "
+                f"(without the error body {self.malformed_503}), slowest recovery {slowest:.1f} s"
+                f"{f' ({never} never)' if never else ''}, audit chain {'OK' if self.chain_ok else 'BROKEN'}")
+
     def table(self) -> str:
         fault_counts = Counter(f.kind for f in self.faults)
         recovery = ", ".join(f"{kind} {s:.1f}" if s is not None else f"{kind} never" for kind, s in self.recovery)

@@ -17,6 +17,7 @@ from instrument_share.audit import chain
 from instrument_share.audit.models import AuditEntry
 from instrument_share.db import db
 
+from .conftest import BACKEND
 from .factories import english, login, post_form
 
 # The frozen clock starts at 2026-12-01 10:00 in Nanjing; the anchor of that day is taken on the next local day.
@@ -164,7 +165,7 @@ def test_the_database_refuses_to_change_or_delete_an_anchor(app, anchored_day):
 # ---- detection -----------------------------------------------------------------------------------------------
 
 
-def test_a_deleted_tail_is_detected_by_the_stored_anchor(app, client, factory, anchored_day):
+def test_a_deleted_tail_is_detected_by_the_stored_anchor(app, client, factory, anchored_day, report_figure):
     auditor = factory.user(factory.org("commission"), roles=(Role.audit_admin,), totp=True)
     headers = factory.bearer(auditor)
     intact = verify_cli(app)
@@ -185,6 +186,8 @@ def test_a_deleted_tail_is_detected_by_the_stored_anchor(app, client, factory, a
     assert (body["ok"], body["first_broken_seq"], body["head_seq"]) == (False, anchored_day - 1, anchored_day - 2)
     assert body["anchor_mismatch"] == {"date": DAY, "seq": anchored_day}
     assert body["anchors_checked"] == 1
+    report_figure(f"audit truncation ({BACKEND}): the tail from entry {anchored_day - 1} deleted after an anchor: "
+                  f"detected (flask audit verify exit 1, GET /audit/verify ok false)")
 
     username, code = auditor.username, factory.totp_code(auditor)
     db.session.remove()  # the browser's requests load the account afresh, as a new request in production does

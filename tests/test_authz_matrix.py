@@ -144,7 +144,7 @@ def signed_in_world(app, factory, frozen_clock):
     signed.close()
 
 
-def test_every_cell_of_the_matrix_answers_as_declared(signed_in_world, record_property):
+def test_every_cell_of_the_matrix_answers_as_declared(signed_in_world, report_figure):
     signed, world, setup_seconds = signed_in_world
     started, cpu = time.perf_counter(), time.process_time()
     run = Run(signed, world)
@@ -165,8 +165,7 @@ def test_every_cell_of_the_matrix_answers_as_declared(signed_in_world, record_pr
                f"world and sign-in "
                f"{setup_seconds:.0f} s, requests "
                f"{time.perf_counter() - started:.0f} s ({time.process_time() - cpu:.0f} s CPU)")
-    print("\n" + summary)
-    record_property("authz_matrix", summary)
+    report_figure(summary)
     problems = [("UNEXPECTED SUCCESS (a principal the matrix does not name got through)", run.unexpected_success),
                 ("5xx", run.errors), ("IDOR: another organisation's id answers unlike a missing one", run.idor),
                 ("REFUSED although the matrix names the principal (world or body wrong, or a check too strict)",

@@ -29,7 +29,7 @@ SECONDS, USERS, WORKERS = 20, 8, 3
 
 
 @pytest.mark.slow
-def test_no_acknowledged_write_lost_and_no_500_under_faults(request, tmp_path):
+def test_no_acknowledged_write_lost_and_no_500_under_faults(request, tmp_path, report_figure):
     with contextlib.ExitStack() as stack:
         cluster = None
         if BACKEND == "postgresql":
@@ -53,6 +53,7 @@ def test_no_acknowledged_write_lost_and_no_500_under_faults(request, tmp_path):
         finally:
             db.engine.dispose()
     print(figures.table())
+    report_figure(figures.summary())
 
     assert sorted(f.kind for f in figures.faults) == sorted(kind for _at, kind in plan), figures.injector_errors
     assert figures.problems(recovery=False) == [], (figures.table(), result.log[-3000:])
