@@ -35,6 +35,7 @@ from instrument_share.ledger import disputes, entries, ratings
 
 from .booking_support import book, expect, iso
 from .catalogue_support import create, defence_unit, publish_civilian, publish_defence, submit
+from .conftest import BACKEND
 from .factories import Factory
 from .voucher_workflow_support import draft_claim, service, submitted_claim, voucher_world
 
@@ -260,17 +261,21 @@ class Tally:
     def server_errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
-    def report(self, out=None) -> str:
+    def summary(self) -> str:
+        per = sorted(self.tried.values()) or [0]
+        return (f"{self.title} ({BACKEND}): {sum(per)} inputs over {len(self.tried)} operations ({per[0]}–{per[-1]} "
+                f"each); statuses {_statuses(self.statuses)}; 5xx: {self.server_errors}; failures: "
+                f"{len(self.failures)}")
+
+    def report(self, report_figure) -> None:
+        """The table of inputs and statuses per operation (shown with pytest -s, and by scripts/fuzz.py), and the
+        totals in the run's summary."""
         width = max((len(k) for k in self.tried), default=10)
-        lines = [f"\n{self.title}: inputs tried per operation"]
+        lines = [f"\n{self.title}: inputs tried per operation (statuses)"]
         lines += [f"  {name:<{width}}  {n:5d}  ({_statuses(self.by_operation.get(name, Counter()))})"
                   for name, n in sorted(self.tried.items())]
-        lines.append(f"{self.title}: {sum(self.tried.values())} inputs over {len(self.tried)} operations; "
-                     f"statuses {_statuses(self.statuses)}; 5xx: {self.server_errors}; "
-                     f"failures: {len(self.failures)}")
-        text = "\n".join(lines)
-        print(text, file=out or sys.stdout, flush=True)
-        return text
+        print("\n".join([*lines, self.summary()]), file=sys.stdout, flush=True)
+        report_figure(self.summary())
 
 
 def _statuses(counts: Counter) -> str:

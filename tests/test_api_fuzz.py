@@ -64,7 +64,7 @@ CALLERS = {
 EVERYONE = [name for name in PERSONA_ROLES if name != "anonymous"] + ["anonymous"]  # the simplest draw acts
 
 
-def test_every_operation_survives_fuzzing_as_every_role(app, client, factory, frozen_clock):
+def test_every_operation_survives_fuzzing_as_every_role(app, client, factory, frozen_clock, report_figure):
     world = build_world(app, factory, client)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     tally = Tally("API fuzz")
@@ -73,8 +73,8 @@ def test_every_operation_survives_fuzzing_as_every_role(app, client, factory, fr
     operations = [operation for operation in operations if selected(operation.label)]
     for operation in operations:
         fuzz(operation, world, tally)
-    tally.report()
     print(f"API fuzz: personas given back their account or token {world.heals} times")
+    tally.report(report_figure)
     if tally.server_errors or tally.failures:
         pytest.fail(f"{tally.server_errors} answers were 5xx; the first failures:\n\n" + "\n\n".join(
             tally.failures[:20]), pytrace=False)

@@ -89,7 +89,7 @@ FILES = st.tuples(st.binary(max_size=2000).map(io.BytesIO), st.sampled_from(
     ["proof.pdf", "", "../../x.xlsx", "名.xlsx", "a" * 300 + ".csv", "x.exe"]))
 
 
-def test_every_form_route_survives_bad_posts(app, client, factory, frozen_clock):
+def test_every_form_route_survives_bad_posts(app, client, factory, frozen_clock, report_figure):
     world = build_world(app, factory, client)
     world.personas |= {  # accounts of their own: wrong codes lock them
         "code_due": Persona("code_due", factory.user(roles=(Role.sme_user,), totp=True), (Role.sme_user,)),
@@ -105,7 +105,7 @@ def test_every_form_route_survives_bad_posts(app, client, factory, frozen_clock)
     for rule in routes:
         if selected(rule.endpoint) or selected(rule.rule):
             fuzz(rule, sessions, world, tally)
-    tally.report()
+    tally.report(report_figure)
     if tally.server_errors or tally.failures:
         pytest.fail(f"{tally.server_errors} answers were 5xx; the first failures:\n\n" + "\n\n".join(
             tally.failures[:20]), pytrace=False)
