@@ -1,9 +1,10 @@
 """Run the test suite on SQLite and on PostgreSQL (DATABASE_URL, or a throw-away server) at the same time, and total
 the results.
 
-The two passes share nothing (SQLite files in temporary directories; PostgreSQL in its own server), and each is one
-mostly single-threaded process, so running them side by side uses both cores of a small CI machine. Each line of
-output is prefixed with its backend. With CI=true a PostgreSQL that cannot be started is a failure, never a skip.
+The two passes share nothing (SQLite files in temporary directories; PostgreSQL in its own server), and each runs
+on TEST_WORKERS pytest-xdist workers (default 2; whole test files per worker, each PostgreSQL worker with a database
+of its own), so the two cores of a small CI machine stay busy until the end. Each line of output is prefixed with its
+backend. With CI=true a PostgreSQL that cannot be started is a failure, never a skip.
 """
 
 import contextlib
@@ -54,6 +55,9 @@ def counts(report: Path) -> dict:
 
 def main(args: list[str]) -> int:
     ci = os.environ.get("CI", "").lower() == "true"
+    workers = os.environ.get("TEST_WORKERS", "2")
+    if workers not in ("", "0", "1") and not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        args = ["-n", workers, "--dist", "loadfile", *args]
     reports = Path(tempfile.mkdtemp(prefix="instrument-share-tests-"))
     runs = [("sqlite", *start("sqlite", {"TEST_DATABASE_URL": ""}, args, reports / "sqlite.xml"),
              reports / "sqlite.xml")]

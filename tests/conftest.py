@@ -1,7 +1,8 @@
 """Fixtures: a real database per test (SQLite file copied from a migrated template, or PostgreSQL tables emptied).
 
 The suite runs once per backend: SQLite by default, PostgreSQL when TEST_DATABASE_URL is set (the test command
-starts a throw-away server and sets it).
+starts a throw-away server and sets it). Under pytest-xdist (`-n 2`, as the test command runs it) each worker uses
+a database of its own on that server.
 """
 
 import os
@@ -9,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from instrument_share import create_app
 from instrument_share.core import clock
@@ -17,7 +18,23 @@ from instrument_share.db import Base, db, normalise_url
 
 from .factories import Factory
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+def _database_of_this_worker(url: str) -> str:
+    """The URL itself, or under pytest-xdist a database of this worker's own beside it (created when missing)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not url.startswith("postgres"):
+        return url
+    given = make_url(normalise_url(url))
+    name = f"{given.database}_{worker}"
+    admin = create_engine(given.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+            conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+    admin.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
+PG_URL = _database_of_this_worker(os.environ.get("TEST_DATABASE_URL", ""))
 BACKEND = "postgresql" if PG_URL.startswith("postgres") else "sqlite"
 FAST_HASH = "scrypt:1024:8:1"  # still scrypt, with a small cost factor so the suite stays quick
 
@@ -29,17 +46,25 @@ def pytest_report_header(config):
 FIGURES: list[str] = []  # what the proof tests measured (matrix cells, fuzz inputs), printed at the end of the run
 
 
+@pytest.fixture
+def report_figure(request):
+    """Show a line of figures in the run's summary, passed or failed (the report command reads them there).
+
+    The line travels as a user property of the test's report, so it reaches the summary from pytest-xdist workers.
+    """
+    return lambda line: request.node.user_properties.append(("figure", line))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        FIGURES.extend(value for name, value in report.user_properties if name == "figure")
+
+
 def pytest_terminal_summary(terminalreporter):
     if FIGURES:
         terminalreporter.section("figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
-
-
-@pytest.fixture
-def report_figure():
-    """Show a line of figures in the run's summary, passed or failed (the report command reads them there)."""
-    return FIGURES.append
 
 
 def migrate(url: str) -> None:

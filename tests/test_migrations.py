@@ -93,8 +93,12 @@ def alembic_config(url: str) -> Config:
 
 
 @pytest.fixture
-def fresh_url(tmp_path):
-    """The URL of an empty database (nothing migrated yet)."""
+def fresh_url(tmp_path, migrated_template):
+    """The URL of an empty database (nothing migrated yet).
+
+    On PostgreSQL an empty schema beside the migrated one: the template's migrations installed the extensions
+    (btree_gist, pg_trgm) in `public` first, as in production, so the scratch run does not put them in its schema.
+    """
     if BACKEND == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
         return
