@@ -14,6 +14,7 @@ import random
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+GUNICORN = Path(sys.executable).parent / "gunicorn"  # the one installed beside the running interpreter
 TZ = ZoneInfo("Asia/Shanghai")
 GROUPS_PER_DAY = 5  # two-hour groups from 08:00 to 18:00
 # Rules of the contended instrument: open every day 08:00-18:00, no notice, so real-clock servers accept the slots.
