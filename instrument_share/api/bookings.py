@@ -2,19 +2,18 @@
 
 from datetime import datetime
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
 
-from ..accounts.roles import Role
 from ..bookings import idempotency, ruleset, service
+from ..bookings.access import load_booking, visible_bookings
 from ..bookings.availability import availability, parse_range, require_schedule_access
 from ..bookings.models import Booking
 from ..bookings.present import booking_json
 from ..catalogue import listings
 from ..catalogue.visibility import viewer_for
 from ..core.clock import local_iso, local_today
-from ..core.errors import DomainError, NotFound, ValidationFailed
+from ..core.errors import DomainError, ValidationFailed
 from ..db import db
 from . import booking_schemas as schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user
@@ -112,14 +111,6 @@ def create_booking():
     return jsonify(result), 201
 
 
-def visible_bookings(actor):
-    """The booking organisation's users, and the owning unit's operators."""
-    clauses = [Booking.organization_id == actor.organization_id]
-    if actor.has_role(Role.provider_operator):
-        clauses.append(Booking.unit_id == actor.organization_id)
-    return select(Booking).where(or_(*clauses))
-
-
 @operation("/bookings", "GET", "My organisation's bookings and, for operators, the unit's", tag="bookings",
            query=[("status", "string"), ("instrument_id", "integer"), ("scope", "string"), ("page", "integer"),
                   ("per_page", "integer")])
@@ -138,38 +129,54 @@ def list_bookings():
     return jsonify(paginate(stmt, booking_json, db.session))
 
 
-def load_booking(booking_id: int, actor) -> Booking:
-    booking = db.session.scalar(visible_bookings(actor).where(Booking.id == booking_id))
-    if booking is None:
-        raise NotFound(_("No such booking."))
-    return booking
-
-
 @operation("/bookings/<int:booking_id>", "GET", "Read a booking", tag="bookings")
 def get_booking(booking_id: int):
     return jsonify(booking_json(load_booking(booking_id, require_user())))
 
 
-def _booking_action(name: str, summary: str, handler, body_model=None):
-    def view(booking_id: int):
-        actor = require_user()
-        body = parse_body(body_model, allow_empty=True) if body_model else None
-        with db.transaction():
-            booking = handler(actor, load_booking(booking_id, actor), body)
-        return jsonify(booking_json(booking))
-
-    view.__name__ = f"booking_{name.replace('-', '_')}"
-    operation(f"/bookings/<int:booking_id>/{name}", "POST", summary, tag="bookings", body=body_model)(view)
+def _decided(actor, booking_id: int, decide) -> Response:
+    """Run one decision on a booking the actor may see, in its own transaction, and answer the booking."""
+    with db.transaction():
+        booking = decide(load_booking(booking_id, actor))
+    return jsonify(booking_json(booking))
 
 
-_booking_action("confirm", "Confirm a pending booking (the unit's operator)",
-                lambda a, b, _body: service.confirm(actor=a, booking=b))
-_booking_action("reject", "Reject a pending booking", lambda a, b, body: service.reject(
-    actor=a, booking=b, reason=body.reason or ""), schemas.ReasonIn)
-_booking_action("cancel", "Cancel a pending or confirmed booking", lambda a, b, body: service.cancel(
-    actor=a, booking=b, reason=body.reason or ""), schemas.ReasonIn)
-_booking_action("start", "Record the user's arrival (the unit's operator)",
-                lambda a, b, _body: service.start(actor=a, booking=b))
-_booking_action("complete-no-show", "Turn a no-show into in_progress when the service did happen",
-                lambda a, b, body: service.complete_no_show(actor=a, booking=b, reason=body.reason or ""),
-                schemas.ReasonIn)
+@operation("/bookings/<int:booking_id>/confirm", "POST", "Confirm a pending booking (the unit's operator)",
+           tag="bookings")
+def booking_confirm(booking_id: int):
+    actor = require_user()
+    return _decided(actor, booking_id, lambda booking: service.confirm(actor=actor, booking=booking))
+
+
+@operation("/bookings/<int:booking_id>/reject", "POST", "Reject a pending booking", tag="bookings",
+           body=schemas.ReasonIn)
+def booking_reject(booking_id: int):
+    actor = require_user()
+    body = parse_body(schemas.ReasonIn, allow_empty=True)
+    return _decided(actor, booking_id,
+                    lambda booking: service.reject(actor=actor, booking=booking, reason=body.reason or ""))
+
+
+@operation("/bookings/<int:booking_id>/cancel", "POST", "Cancel a pending or confirmed booking", tag="bookings",
+           body=schemas.ReasonIn)
+def booking_cancel(booking_id: int):
+    actor = require_user()
+    body = parse_body(schemas.ReasonIn, allow_empty=True)
+    return _decided(actor, booking_id,
+                    lambda booking: service.cancel(actor=actor, booking=booking, reason=body.reason or ""))
+
+
+@operation("/bookings/<int:booking_id>/start", "POST", "Record the user's arrival (the unit's operator)",
+           tag="bookings")
+def booking_start(booking_id: int):
+    actor = require_user()
+    return _decided(actor, booking_id, lambda booking: service.start(actor=actor, booking=booking))
+
+
+@operation("/bookings/<int:booking_id>/complete-no-show", "POST",
+           "Turn a no-show into in_progress when the service did happen", tag="bookings", body=schemas.ReasonIn)
+def booking_complete_no_show(booking_id: int):
+    actor = require_user()
+    body = parse_body(schemas.ReasonIn, allow_empty=True)
+    return _decided(actor, booking_id, lambda booking: service.complete_no_show(
+        actor=actor, booking=booking, reason=body.reason or ""))

@@ -5,13 +5,11 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from ..catalogue.models import Clearance, Instrument
+from ..catalogue.models import Instrument
 from ..catalogue.visibility import Viewer
 from ..core.clock import now_utc
 from ..core.errors import PermissionDenied, ValidationFailed
-from ..db import db
 from .rules import free_intervals, merge
 from .ruleset import load_rules
 from .service import holds
@@ -56,7 +54,3 @@ def availability(instrument: Instrument, first: date, last: date) -> dict[str, l
     busy = [(max(s, start), min(e, end)) for s, e in merge(taken) if s < end and e > start]
     return {"free": free, "busy": busy}
 
-
-def is_cleared(org_id: int, unit_id: int) -> bool:
-    return db.session.scalar(select(Clearance.id).where(Clearance.unit_id == unit_id,
-                                                        Clearance.organization_id == org_id)) is not None

@@ -28,13 +28,14 @@ from .labels import BOOKING_STATUS_LABELS
 from .models import Booking, CalendarToken
 from .rules import merge
 from .service import holds
+from .states import BookingStatus
 
 PAST = timedelta(days=30)
 AHEAD = timedelta(days=400)
 MAX_EVENTS = 2000
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
-OWN_STATES = ("pending", "confirmed", "in_progress", "completed")
-UNIT_STATES = ("confirmed", "in_progress")
+OWN_STATES = (BookingStatus.pending, BookingStatus.confirmed, BookingStatus.in_progress, BookingStatus.completed)
+UNIT_STATES = (BookingStatus.confirmed, BookingStatus.in_progress)
 
 
 def _host() -> str:
@@ -104,7 +105,7 @@ def user_feed(user: User) -> bytes:
             event.add("dtend", booking.wanted_by + timedelta(days=1))
             event.add("summary", _("Results wanted, booking no. %(id)d: %(instrument)s", id=booking.id,
                                    instrument=name))
-        event.add("status", "TENTATIVE" if booking.status == "pending" else "CONFIRMED")
+        event.add("status", "TENTATIVE" if booking.status == BookingStatus.pending else "CONFIRMED")
         event.add("description", str(BOOKING_STATUS_LABELS.get(booking.status, booking.status)))
         event.add("url", url_for("bookings.detail", booking_id=booking.id, _external=True))
         cal.add_component(event)

@@ -1,7 +1,10 @@
 from flask_babel import lazy_gettext as _l
 
+from .states import BookingStatus
+
 BOOKING_STATUS_LABELS = {
-    "pending": _l("Waiting for confirmation"), "confirmed": _l("Confirmed"), "rejected": _l("Rejected"),
-    "cancelled": _l("Cancelled"), "in_progress": _l("In progress"), "completed": _l("Completed"),
-    "no_show": _l("No-show"),
+    BookingStatus.pending: _l("Waiting for confirmation"), BookingStatus.confirmed: _l("Confirmed"),
+    BookingStatus.rejected: _l("Rejected"), BookingStatus.cancelled: _l("Cancelled"),
+    BookingStatus.in_progress: _l("In progress"), BookingStatus.completed: _l("Completed"),
+    BookingStatus.no_show: _l("No-show"),
 }

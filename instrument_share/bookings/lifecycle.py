@@ -14,15 +14,16 @@ from . import service, violations
 from .models import Booking
 from .notify import notify, unit_operators
 from .ruleset import load_rules
+from .states import CANCELLABLE, MARK_NO_SHOW, BookingStatus
 
 
 @instrument_unavailable.connect
 def _on_unavailable(instrument, reason: str) -> None:
     """Pending requests are rejected with the reason; confirmed bookings stay and both sides are told."""
     bookings = db.session.scalars(select(Booking).where(Booking.instrument_id == instrument.id,
-                                                        Booking.status.in_(("pending", "confirmed")))).all()
+                                                        Booking.status.in_(CANCELLABLE))).all()
     for booking in bookings:
-        if booking.status == "pending":
+        if booking.status == BookingStatus.pending:
             service.reject(actor=None, booking=booking, reason=reason, automatic=True)
         else:
             notify([booking.user, *unit_operators(booking.unit_id)], "instrument_unavailable", booking,
@@ -53,7 +54,7 @@ def auto_reject_due() -> int:
     waited = now - timedelta(hours=current_app.config["AUTO_REJECT_HOURS"])
 
     def act(booking: Booking) -> bool:
-        if booking.status != "pending":
+        if booking.status != BookingStatus.pending:
             return False
         notice = timedelta(hours=load_rules(booking.instrument_id).min_notice_hours)
         too_near = booking.start_at is not None and booking.start_at - notice < now
@@ -65,7 +66,7 @@ def auto_reject_due() -> int:
 
     # Coarse SQL prefilter; the exact rule (per-instrument notice) is applied under the lock.
     horizon = now + timedelta(days=60)
-    return _each(select(Booking.id).where(Booking.status == "pending", or_(
+    return _each(select(Booking.id).where(Booking.status == BookingStatus.pending, or_(
         Booking.created_at <= waited, Booking.start_at <= horizon)).order_by(Booking.id), act)
 
 
@@ -74,9 +75,9 @@ def mark_no_shows() -> int:
     late = now_utc() - timedelta(minutes=current_app.config["NO_SHOW_AFTER_MINUTES"])
 
     def act(booking: Booking) -> bool:
-        if booking.status != "confirmed" or booking.start_at is None or booking.start_at > late:
+        if not MARK_NO_SHOW.allowed_from(booking.status) or booking.start_at is None or booking.start_at > late:
             return False
-        booking.status, booking.hold_start, booking.hold_end = "no_show", None, None
+        booking.move(MARK_NO_SHOW)
         audit.append("booking.no_show", organization_id=booking.organization_id, object_type="booking",
                      object_id=booking.id)
         notify([booking.user, *unit_operators(booking.unit_id)], "no_show", booking,
@@ -84,7 +85,7 @@ def mark_no_shows() -> int:
         violations.record(booking, kind="no_show")
         return True
 
-    return _each(select(Booking.id).where(Booking.status == "confirmed", Booking.start_at <= late)
+    return _each(select(Booking.id).where(Booking.status == BookingStatus.confirmed, Booking.start_at <= late)
                  .order_by(Booking.id), act)
 
 
@@ -94,12 +95,13 @@ def send_reminders() -> int:
     soon = now + timedelta(hours=24)
 
     def act(booking: Booking) -> bool:
-        if booking.status != "confirmed" or booking.reminded_at is not None or not (now < booking.start_at <= soon):
+        if booking.status != BookingStatus.confirmed or booking.reminded_at is not None or \
+                not (now < booking.start_at <= soon):
             return False
         booking.reminded_at = now
         notify([booking.user], "reminder", booking,
                _("Reminder: booking no. %(id)d starts within 24 hours.", id=booking.id))
         return True
 
-    return _each(select(Booking.id).where(Booking.status == "confirmed", Booking.reminded_at.is_(None),
+    return _each(select(Booking.id).where(Booking.status == BookingStatus.confirmed, Booking.reminded_at.is_(None),
                                           Booking.start_at > now, Booking.start_at <= soon).order_by(Booking.id), act)

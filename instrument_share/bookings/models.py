@@ -20,11 +20,7 @@ from ..accounts.models import Organization, User
 from ..catalogue.models import Instrument
 from ..core.clock import now_utc
 from ..db import Base, UTCDateTime
-
-# Bookings in these states hold their interval (a session under way keeps the rest of its time; migration
-# 3f6a0c2d9e14 makes the database's overlap guard agree).
-HOLDING = ("pending", "confirmed", "in_progress")
-CANCELLABLE = ("pending", "confirmed")
+from .states import HOLDING, Transition
 
 
 class BookingRuleSet(Base):
@@ -100,6 +96,21 @@ class Booking(Base):
     instrument: Mapped[Instrument] = relationship()
     organization: Mapped[Organization] = relationship(foreign_keys=[organization_id])
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    def release_hold(self) -> None:
+        """Free the booking's held time for others: the overlap check and the database's guard see only holds."""
+        self.hold_start = self.hold_end = None
+
+    def move(self, transition: Transition) -> None:
+        """Enter the transition's target state; a booking that stops holding frees its time.
+
+        Callers check `transition.allowed_from(booking.status)` first and refuse with their own message; reaching
+        here from another state is a programming error."""
+        if not transition.allowed_from(self.status):
+            raise ValueError(f"booking {self.id}: {transition.name} is not allowed from {self.status}")
+        self.status = transition.target
+        if self.status not in HOLDING:
+            self.release_hold()
 
 
 class IdempotencyRecord(Base):

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ..core.errors import DomainError
+from .states import BookingStatus
+
 Interval = tuple[datetime, datetime]
 
 
@@ -47,6 +50,12 @@ class RuleBroken(Exception):
         super().__init__(code)
         self.code = code
         self.detail = detail or {}
+
+
+class RuleViolation(DomainError):
+    """The refusal a service answers for a broken booking rule (RuleBroken's code) or an unoffered mode."""
+
+    status = 422
 
 
 @dataclass
@@ -149,3 +158,12 @@ def conflicts(rules: Rules, start: datetime, end: datetime, holds: list[Interval
     """Holds that the new hold [start, end + buffer) would overlap."""
     new_end = end + rules.buffer
     return [(s, e) for s, e in holds if s < new_end and start < e]
+
+
+def is_late_cancellation(rules: Rules, *, status: str, start_at: datetime | None, now: datetime,
+                         by_booking_organisation: bool) -> bool:
+    """Whether cancelling now counts as a violation: the booking organisation cancels a confirmed booking less than
+    the instrument's cancellation notice before it starts. A pending request, a sample order (no start) and the
+    unit's own cancellation never count."""
+    return by_booking_organisation and status == BookingStatus.confirmed and start_at is not None and \
+        start_at - now < timedelta(hours=rules.cancel_notice_hours)

@@ -10,7 +10,7 @@ from ..audit import chain as audit
 from ..catalogue import policy
 from ..catalogue.models import Instrument
 from ..core.clock import local_iso
-from ..core.errors import NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import PermissionDenied, ValidationFailed
 from ..db import db
 from .models import Blackout, BookingRuleSet
 from .rules import DEFAULT_OPENING, Rules, Window
@@ -144,9 +144,3 @@ def set_rules(*, actor, instrument: Instrument, payload: dict) -> None:
                                                                       "quota_hours_per_org": quota},
                                                    "blackouts": len(blackouts), "opening_windows": len(opening)})
 
-
-def require_instrument(instrument_id: int) -> Instrument:
-    instrument = db.session.get(Instrument, instrument_id)
-    if instrument is None:
-        raise NotFound(_("No such instrument."))
-    return instrument

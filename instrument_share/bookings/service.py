@@ -6,38 +6,32 @@ SELECT … FOR UPDATE on the instrument row) and checks under it; the database i
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..accounts.roles import OrgStatus, Role
 from ..audit import chain as audit
-from ..catalogue import policy
-from ..catalogue.fields import ServiceMode, Status
-from ..catalogue.listings import is_expired
-from ..catalogue.models import Clearance, Instrument
+from ..catalogue.fields import ServiceMode
+from ..catalogue.models import Instrument
 from ..catalogue.visibility import can_see, viewer_for
 from ..core.clock import local_iso, now_utc
-from ..core.errors import Conflict, DomainError, InvalidState, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, InvalidState, ValidationFailed
 from ..core.money import format_fen, round_half_up_to_fen
 from ..db import db
-from . import contracts, violations
-from .models import CANCELLABLE, HOLDING, Booking
+from . import access, contracts, violations
+from .models import Booking
 from .notify import notify, unit_operators
-from .rules import Check, RuleBroken, check_request, conflicts
+from .rules import Check, RuleBroken, RuleViolation, check_request, conflicts, is_late_cancellation
 from .ruleset import load_rules
+from .states import CANCEL, CONFIRM, CORRECT_NO_SHOW, HOLDING, REJECT, START, BookingStatus, Transition
 
 TIMED_MODES = (ServiceMode.machine_time.value, ServiceMode.experiment.value)
 SAMPLE_MODES = (ServiceMode.sample_testing.value, ServiceMode.statutory_testing.value)
-
-
-class RuleViolation(DomainError):
-    status = 422
 
 
 @dataclass
@@ -78,23 +72,6 @@ def quote(instrument: Instrument, req: Request) -> tuple[int, str]:
     return fee * req.samples, f"{format_fen(fee)}/样 × {req.samples}样"
 
 
-def _may_book(actor, instrument: Instrument) -> None:
-    org = actor.organization
-    if org.status != OrgStatus.verified or not actor.has_role(Role.sme_user, Role.provider_operator):
-        raise PermissionDenied(_("Users of verified organisations with a booking role book instruments."))
-    if instrument.owner_id == org.id:
-        raise PermissionDenied(_("A unit does not book its own instruments here."), code="own_instrument")
-    if instrument.status != Status.published or is_expired(instrument):
-        raise Conflict(_("The instrument is not available for booking."), code="instrument_unavailable")
-    if instrument.is_defence and not db.session.scalar(select(Clearance.id).where(
-            Clearance.unit_id == instrument.owner_id, Clearance.organization_id == org.id)):
-        raise PermissionDenied(_("Only organisations the defence unit has cleared may book its instruments."),
-                               code="not_cleared")
-    if violations.blocked_until(org.id, instrument.owner_id):
-        raise PermissionDenied(_("Your organisation is blocked from booking this unit's instruments after repeated "
-                                 "violations."), code="organization_blocked")
-
-
 def _validate_shape(req: Request) -> None:
     if req.mode in TIMED_MODES:
         if req.start is None or req.end is None:
@@ -116,9 +93,7 @@ def create_booking(*, actor, req: Request) -> Booking:
     if instrument is None or (instrument.is_defence and not can_see(viewer_for(actor), instrument)):
         # An unpublished defence listing does not exist for outsiders (api.md): the same answer as no instrument.
         raise ValidationFailed(_("No such instrument."), fields={"instrument_id": _("not found")})
-    _may_book(actor, instrument)
-    if req.mode not in instrument.modes:
-        raise RuleViolation(_("The instrument does not offer this service mode."), code="mode_not_offered")
+    access.require_may_book(actor, instrument, req.mode)
     rules, now = load_rules(instrument.id), now_utc()
     hold = None
     if req.mode in TIMED_MODES:
@@ -136,7 +111,7 @@ def create_booking(*, actor, req: Request) -> Booking:
         raise ValidationFailed(_("The wanted-by date is in the past."), fields={"wanted_by": _("in the past")})
     fee, basis = quote(instrument, req)
     booking = Booking(instrument=instrument, unit_id=instrument.owner_id, organization_id=actor.organization_id,
-                      user_id=actor.id, mode=req.mode, status="pending", start_at=req.start, end_at=req.end,
+                      user_id=actor.id, mode=req.mode, status=BookingStatus.pending, start_at=req.start, end_at=req.end,
                       hold_start=hold[0] if hold else None, hold_end=hold[1] if hold else None,
                       samples=req.samples if req.mode in SAMPLE_MODES else None,
                       wanted_by=req.wanted_by if req.mode in SAMPLE_MODES else None, quote_fen=fee, quote_basis=basis)
@@ -193,7 +168,8 @@ def _rule_message(code: str) -> str:
 
 
 def _confirm(booking: Booking, *, actor) -> None:
-    booking.status, booking.decided_at, booking.decided_by_id = "confirmed", now_utc(), getattr(actor, "id", None)
+    booking.move(CONFIRM)
+    booking.decided_at, booking.decided_by_id = now_utc(), getattr(actor, "id", None)
     contracts.confirm_contract(booking, provider=actor)
     audit.append("booking.confirmed", actor=actor, organization_id=booking.unit_id, object_type="booking",
                  object_id=booking.id, details={"contract_no": booking.contract_no,
@@ -214,30 +190,35 @@ def _relock(booking: Booking) -> None:
     db.session.refresh(booking, with_for_update=True)
 
 
-def require_operator(actor, booking: Booking) -> None:
-    if not policy.is_operator_of(actor, booking.unit_id):
-        raise PermissionDenied(_("Only the owning unit's instrument operators do this."))
+def _require_state(booking: Booking, transition: Transition, refusal: str) -> None:
+    if not transition.allowed_from(booking.status):
+        raise InvalidState(refusal)
+
+
+def cancellation_is_late(booking: Booking, actor, now: datetime | None = None) -> bool:
+    """Whether `actor` cancelling the booking now would count as a late cancellation (a violation)."""
+    return is_late_cancellation(load_rules(booking.instrument_id), status=booking.status, start_at=booking.start_at,
+                                now=now or now_utc(),
+                                by_booking_organisation=access.is_booking_organisation(actor, booking))
 
 
 def confirm(*, actor, booking: Booking) -> Booking:
-    require_operator(actor, booking)
+    access.require_unit_operator(actor, booking)
     _relock(booking)
-    if booking.status != "pending":
-        raise InvalidState(_("Only a pending booking is confirmed."))
+    _require_state(booking, CONFIRM, _("Only a pending booking is confirmed."))
     _confirm(booking, actor=actor)
     return booking
 
 
 def reject(*, actor, booking: Booking, reason: str, automatic: bool = False) -> Booking:
     if not automatic:
-        require_operator(actor, booking)
+        access.require_unit_operator(actor, booking)
         if not (reason or "").strip():
             raise ValidationFailed(_("Give the reason for rejecting."), fields={"reason": _("required")})
     _relock(booking)
-    if booking.status != "pending":
-        raise InvalidState(_("Only a pending booking is rejected."))
-    booking.status, booking.reason, booking.decided_at = "rejected", reason.strip(), now_utc()
-    booking.decided_by_id, booking.hold_start, booking.hold_end = getattr(actor, "id", None), None, None
+    _require_state(booking, REJECT, _("Only a pending booking is rejected."))
+    booking.move(REJECT)
+    booking.reason, booking.decided_at, booking.decided_by_id = reason.strip(), now_utc(), getattr(actor, "id", None)
     audit.append("booking.auto_rejected" if automatic else "booking.rejected", actor=actor,
                  organization_id=booking.unit_id, object_type="booking", object_id=booking.id,
                  details={"reason": reason})
@@ -248,18 +229,14 @@ def reject(*, actor, booking: Booking, reason: str, automatic: bool = False) -> 
 
 def cancel(*, actor, booking: Booking, reason: str) -> Booking:
     """The booking organisation's users cancel a pending or confirmed booking; late ones count as violations."""
-    if not (actor.organization_id == booking.organization_id or policy.is_operator_of(actor, booking.unit_id)):
-        raise PermissionDenied(_("Only the booking organisation or the unit cancels this booking."))
+    access.require_may_cancel(actor, booking)
     _relock(booking)
-    if booking.status not in CANCELLABLE:
-        raise InvalidState(_("Only a pending or confirmed booking is cancelled."))
+    _require_state(booking, CANCEL, _("Only a pending or confirmed booking is cancelled."))
     now = now_utc()
-    by_user = actor.organization_id == booking.organization_id
-    late = by_user and booking.status == "confirmed" and booking.start_at is not None and \
-        booking.start_at - now < timedelta(hours=load_rules(booking.instrument_id).cancel_notice_hours)
-    booking.status, booking.reason, booking.cancelled_at = "cancelled", (reason or "").strip() or None, now
-    booking.hold_start = booking.hold_end = None
-    booking.late_cancellation = late
+    by_user = access.is_booking_organisation(actor, booking)
+    late = cancellation_is_late(booking, actor, now)
+    booking.move(CANCEL)
+    booking.reason, booking.cancelled_at, booking.late_cancellation = (reason or "").strip() or None, now, late
     audit.append("booking.cancelled", actor=actor, organization_id=booking.organization_id, object_type="booking",
                  object_id=booking.id, details={"late": late, "reason": booking.reason})
     others = unit_operators(booking.unit_id) if by_user else [booking.user]
@@ -270,11 +247,11 @@ def cancel(*, actor, booking: Booking, reason: str) -> Booking:
 
 
 def start(*, actor, booking: Booking) -> Booking:
-    require_operator(actor, booking)
+    access.require_unit_operator(actor, booking)
     _relock(booking)
-    if booking.status != "confirmed":
-        raise InvalidState(_("Only a confirmed booking starts."))
-    booking.status, booking.started_at = "in_progress", now_utc()
+    _require_state(booking, START, _("Only a confirmed booking starts."))
+    booking.move(START)
+    booking.started_at = now_utc()
     audit.append("booking.started", actor=actor, organization_id=booking.unit_id, object_type="booking",
                  object_id=booking.id)
     return booking
@@ -282,19 +259,15 @@ def start(*, actor, booking: Booking) -> Booking:
 
 def complete_no_show(*, actor, booking: Booking, reason: str) -> Booking:
     """The operator turns a no-show back into in_progress when the service did happen."""
-    require_operator(actor, booking)
+    access.require_unit_operator(actor, booking)
     _relock(booking)
-    if booking.status != "no_show":
-        raise InvalidState(_("Only a no-show is corrected."))
+    _require_state(booking, CORRECT_NO_SHOW, _("Only a no-show is corrected."))
     if not (reason or "").strip():
         raise ValidationFailed(_("Say why the no-show is corrected."), fields={"reason": _("required")})
-    booking.status, booking.started_at, booking.reason = "in_progress", now_utc(), reason.strip()
+    booking.move(CORRECT_NO_SHOW)
+    booking.started_at, booking.reason = now_utc(), reason.strip()
     audit.append("booking.no_show_corrected", actor=actor, organization_id=booking.unit_id, object_type="booking",
                  object_id=booking.id, details={"reason": reason.strip()})
     db.session.flush()  # the corrected status must count before the block is reconsidered
     violations.reconsider(booking, actor=actor)
     return booking
-
-
-def org_bookings_count(org_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Booking).where(Booking.organization_id == org_id))

@@ -9,6 +9,7 @@ from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..db import db
 from .models import Booking, OrganizationBlock
+from .states import BookingStatus
 
 
 def blocked_until(organization_id: int, unit_id: int) -> datetime | None:
@@ -21,7 +22,7 @@ def count_recent(organization_id: int, unit_id: int) -> int:
     since = now_utc() - timedelta(days=365)
     return db.session.scalar(select(func.count()).select_from(Booking).where(
         Booking.organization_id == organization_id, Booking.unit_id == unit_id,
-        or_(Booking.status == "no_show", Booking.late_cancellation.is_(True)),
+        or_(Booking.status == BookingStatus.no_show, Booking.late_cancellation.is_(True)),
         func.coalesce(Booking.cancelled_at, Booking.start_at) >= since))
 
 

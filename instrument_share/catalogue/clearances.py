@@ -22,6 +22,12 @@ def unit_addressed(actor, org_id: int) -> Organization:
     return unit
 
 
+def is_cleared(organization_id: int, unit_id: int) -> bool:
+    """Whether the defence unit has cleared the organisation (it accepted the confidentiality agreement)."""
+    return db.session.scalar(select(Clearance.id).where(Clearance.unit_id == unit_id,
+                                                        Clearance.organization_id == organization_id)) is not None
+
+
 def can_manage(actor, unit: Organization) -> bool:
     return (actor is not None and getattr(actor, "is_authenticated", False) and not actor.is_disabled
             and actor.organization_id == unit.id and unit.kind == OrgKind.defence_unit

@@ -11,14 +11,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..accounts.roles import OrgStatus, Role
-from ..bookings import contracts, idempotency, service, violations
+from ..bookings import access, contracts, idempotency, service
 from ..bookings.availability import may_see_schedule
 from ..bookings.forms import SampleOrderForm, TimeBookingForm, check_mode, new_nonce, place_refusal
 from ..bookings.ruleset import load_rules
 from ..bookings.week import STATE_LABELS, WEEKDAYS, build_week, monday_of, opening_by_weekday, tz, upcoming_blackouts
 from ..catalogue import listings, policy
-from ..catalogue.fields import Status
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
@@ -41,21 +39,9 @@ def schedule_visible(instrument: Instrument) -> bool:
 
 
 def barrier(instrument: Instrument) -> str | None:
-    """Why the signed-in person cannot book here, shown instead of the forms (the service decides on a request)."""
-    if not current_user.is_authenticated:
-        return _("Sign in to book this instrument.")
-    me = current_user
-    if policy.is_operator_of(me, instrument.owner_id) or me.organization_id == instrument.owner_id:
-        return _("This is your own unit's instrument; it is not booked here.")
-    if me.organization.status != OrgStatus.verified or not me.has_role(Role.sme_user, Role.provider_operator):
-        return _("Users of verified organisations with a booking role book instruments.")
-    if instrument.status != Status.published or listings.is_expired(instrument):
-        return _("The instrument is not available for booking.")
-    until = violations.blocked_until(me.organization_id, instrument.owner_id)
-    if until:
-        return _("Your organisation is blocked from booking this unit's instruments until %(until)s after "
-                 "repeated violations.", until=until.astimezone(tz()).strftime("%Y-%m-%d"))
-    return None
+    """Why the visitor cannot book here, shown instead of the forms: the refusal the service would give."""
+    refusal = access.booking_refusal(current_user, instrument)
+    return refusal.message if refusal else None
 
 
 def _modes(instrument: Instrument, kinds: tuple[str, ...]) -> list[tuple[str, str]]:

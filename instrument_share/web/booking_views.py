@@ -2,23 +2,20 @@
 service contract."""
 
 import json
-from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from ..api.bookings import visible_bookings
-from ..bookings import calendars, contracts, service
+from ..bookings import access, calendars, contracts, service
 from ..bookings.forms import CancelForm, ReasonForm
 from ..bookings.labels import BOOKING_STATUS_LABELS
-from ..bookings.models import CANCELLABLE, Booking
-from ..bookings.ruleset import load_rules
+from ..bookings.models import Booking
+from ..bookings.states import CANCELLABLE
 from ..catalogue import policy
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
-from ..core.clock import now_utc
 from ..core.errors import DomainError
 from ..db import db
 from .helpers import safe_next, show_error
@@ -32,17 +29,10 @@ def me():
 
 
 def _booking(booking_id: int) -> Booking:
-    booking = db.session.scalar(visible_bookings(current_user).where(Booking.id == booking_id))
+    booking = access.find_booking(booking_id, current_user)
     if booking is None:
         abort(404)
     return booking
-
-
-def late_cancellation(booking: Booking, actor) -> bool:
-    """Whether the booking organisation cancelling now would count as a late cancellation (service.cancel)."""
-    return booking.status == "confirmed" and actor.organization_id == booking.organization_id and \
-        booking.start_at is not None and \
-        booking.start_at - now_utc() < timedelta(hours=load_rules(booking.instrument_id).cancel_notice_hours)
 
 
 def instrument_names(bookings) -> dict[int, str]:
@@ -103,9 +93,9 @@ def _render_detail(booking: Booking, status: int = 200, **forms):
     actor = me()
     return render_template(
         "bookings/detail.html", booking=booking, instrument=instrument_json(booking.instrument, viewer_for(actor)),
-        is_operator=policy.is_operator_of(actor, booking.unit_id),
-        is_booker=actor.organization_id == booking.organization_id, contract=contracts.contract_of(booking),
-        late=late_cancellation(booking, actor), cancellable=booking.status in CANCELLABLE,
+        is_operator=access.is_unit_operator(actor, booking),
+        is_booker=access.is_booking_organisation(actor, booking), contract=contracts.contract_of(booking),
+        late=service.cancellation_is_late(booking, actor), cancellable=booking.status in CANCELLABLE,
         reject_form=forms.get("reject_form") or ReasonForm(prefix="reject"),
         cancel_form=forms.get("cancel_form") or CancelForm(prefix="cancel"),
         noshow_form=forms.get("noshow_form") or ReasonForm(prefix="noshow"),
@@ -161,7 +151,7 @@ def cancel(booking_id: int):
     form = CancelForm(prefix="cancel")
     if not form.validate_on_submit():
         return _render_detail(booking, 422, cancel_form=form)
-    if late_cancellation(booking, me()) and form.confirm_late.data != "1":
+    if service.cancellation_is_late(booking, me()) and form.confirm_late.data != "1":
         # Too late to cancel without consequence: say so and ask again before doing it.
         flash(_("Cancelling now is a late cancellation and counts as a violation. Confirm to cancel anyway."),
               "warning")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from ..accounts.models import Organization
 from ..accounts.policy import is_commission
-from ..api.bookings import visible_bookings
+from ..bookings import access
 from ..bookings.models import Booking
 from ..bookings.service import SAMPLE_MODES
 from ..catalogue.fields import SERVICE_MODE_LABELS
@@ -65,7 +65,7 @@ def _status(exc: DomainError) -> int:
 
 
 def _booking(booking_id: int) -> Booking:
-    booking = db.session.scalar(visible_bookings(current_user).where(Booking.id == booking_id))
+    booking = access.find_booking(booking_id, current_user)
     if booking is None:
         abort(404)
     return booking
