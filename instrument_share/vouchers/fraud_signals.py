@@ -5,7 +5,6 @@ They are hints, not refusals: each names what an auditor should look at. `refres
 """
 
 import json
-from collections import Counter
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
@@ -178,13 +177,6 @@ def signals_of(claim_id: int) -> list[dict]:
 def claims_with_signal(code: str):
     """A condition for `select(VoucherClaim)`: the claim carries the signal (GET /voucher-claims?signal=)."""
     return exists().where(VoucherClaimSignal.claim_id == VoucherClaim.id, VoucherClaimSignal.code == code)
-
-
-def signal_counts(claim_ids: list[int]) -> Counter:
-    if not claim_ids:
-        return Counter()
-    return Counter(db.session.scalars(select(VoucherClaimSignal.code).where(
-        VoucherClaimSignal.claim_id.in_(claim_ids))))
 
 
 # ---------------------------------------------------------------- computed at every submission, whoever submits
