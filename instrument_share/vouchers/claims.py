@@ -1,8 +1,8 @@
 """Voucher claims: eligible lines from the ledger, committed totals, drafts, evidence and submission with reservation.
 
-Submission (and H4's approval) of one year's claims is serialised by lock_year, so the committed totals read while
-computing a claim cannot change before the claim's own reservation is committed: no cap nor the budget can be
-overrun by concurrent submissions.
+Submission (and H4's approval) of one year's claims is serialised by year_lock.lock_year, so the committed totals
+read while computing a claim cannot change before the claim's own reservation is committed: no cap nor the budget
+can be overrun by concurrent submissions.
 """
 
 import json
@@ -41,8 +41,8 @@ from .models import (
     VoucherEvidence,
     VoucherPolicy,
 )
+from .year_lock import lock_year
 
-YEAR_LOCK_BASE = 0x564F5543 << 16  # "VOUC": advisory lock keys of the voucher years (key = base + year)
 EDITABLE_STATES = ("draft", "returned")
 MAX_LINES = 500
 
@@ -56,17 +56,6 @@ class Line:
     eligible_fen: int = 0
     rate_bp: int = 0
     ledger_entry_ids: tuple[int, ...] = ()
-
-
-def lock_year(year: int) -> None:
-    """Serialise every submission and approval of one policy year, inside the caller's write transaction.
-
-    SQLite: db.transaction() began with BEGIN IMMEDIATE, so the write lock is already held; PostgreSQL: a
-    transaction-scoped advisory lock keyed by the year (all versions of a year share it).
-    """
-    if db.dialect == "sqlite" and not db.session.connection().get_execution_options().get("write"):
-        raise RuntimeError("lock_year() must run inside db.transaction()")
-    db.lock(YEAR_LOCK_BASE + int(year))
 
 
 def _chunks(ids: list[int], size: int = 500):

@@ -16,6 +16,7 @@ from ..catalogue.fields import ServiceMode
 from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from .models import VoucherPolicy
+from .year_lock import lock_year
 
 DEFAULT_RATE_BP = 5000
 DEFAULT_ENTERPRISE_CAP_FEN = 30_000_000  # 300,000 yuan per enterprise per year
@@ -137,8 +138,6 @@ def create_policy(*, actor, data: dict) -> VoucherPolicy:
     rate = _int(data, "rate_bp", DEFAULT_RATE_BP, maximum=10000)
     enterprise_cap = _int(data, "enterprise_annual_cap_fen", DEFAULT_ENTERPRISE_CAP_FEN)
     # The year's lock serialises versions too: two officers superseding the same version at once get one winner.
-    from .claims import lock_year
-
     lock_year(year)
     old = _superseded(data, year)
     policy = VoucherPolicy(

@@ -20,8 +20,8 @@ from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from ..ledger.models import ServiceRecord
-from .claims import lock_year
 from .models import VoucherApproval, VoucherClaim, VoucherClaimedRecord, VoucherClaimLine
+from .year_lock import lock_year
 
 BEFORE_APPROVAL = ("draft", "submitted", "under_review", "returned")
 REASON_MAX = 1000
