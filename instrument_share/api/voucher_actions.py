@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from ..core.errors import ValidationFailed
 from ..db import db
-from ..vouchers import clawback, notices, workflow  # noqa: F401  clawback listens to the ledger once imported
+from ..vouchers import notices, workflow
 from ..vouchers.present import claim_json
 from . import voucher_action_schemas as schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user

@@ -14,7 +14,6 @@ from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..db import db
 from ..ledger.models import RevenueEntry
-from ..ledger.signals import entry_appended
 from . import compute, fraud_signals
 from .models import VoucherClaim, VoucherClaimLine
 
@@ -89,5 +88,3 @@ def on_entry_appended(entry: RevenueEntry, **_extra) -> None:
     for claim in claims:
         flag(claim, entry, actor)
 
-
-entry_appended.connect(on_entry_appended)

@@ -8,7 +8,7 @@ import json
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, event, exists, func, inspect, or_, select
+from sqlalchemy import delete, exists, func, inspect, or_, select
 
 from ..bookings.models import Booking
 from ..db import db
@@ -184,7 +184,7 @@ def claims_with_signal(code: str):
 _PENDING = "voucher_signals_pending"
 
 
-def _note_submissions(session, _flush_context) -> None:
+def note_submissions(session, _flush_context) -> None:
     """After a flush: remember claims that just became `submitted` (history still shows the change here)."""
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, VoucherClaim) and obj.status == "submitted":
@@ -193,7 +193,7 @@ def _note_submissions(session, _flush_context) -> None:
                 session.info.setdefault(_PENDING, set()).add(obj.id)
 
 
-def _signal_submissions(session) -> None:
+def signal_submissions(session) -> None:
     """Before the submitting transaction commits: store the signals of the claims it submitted."""
     pending = session.info.pop(_PENDING, set())
     for claim_id in sorted(pending):
@@ -205,10 +205,6 @@ def _signal_submissions(session) -> None:
         session.info.pop(_PENDING, None)
 
 
-def _forget(session, *_args) -> None:
+def forget_submissions(session, *_args) -> None:
     session.info.pop(_PENDING, None)
 
-
-event.listen(db.session.session_factory, "after_flush", _note_submissions)
-event.listen(db.session.session_factory, "before_commit", _signal_submissions)
-event.listen(db.session.session_factory, "after_rollback", _forget)
