@@ -13,16 +13,15 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import Organization
-from ..accounts.policy import is_commission
-from ..accounts.roles import OrgKind, Role
+from ..accounts.roles import OrgKind
 from ..audit import chain as audit
 from ..catalogue import listing_periods
 from ..core.clock import local_today, now_utc
-from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..db import MAX_ID, db
 from ..files.store import store
 from ..ledger.models import RevenueEntry, ServiceRecord
-from . import eligibility, groups, policies, year_totals
+from . import access, eligibility, groups, policies, year_totals
 from .compute import (
     Entry,
     Headroom,
@@ -192,31 +191,9 @@ def _store(claim: VoucherClaim, lines: list[Line], trace: Trace, *, new: bool = 
         db.session.flush()
 
 
-def _require_claimant(actor, claim: VoucherClaim | None = None) -> None:
-    if actor is None or not actor.has_role(Role.sme_user):
-        raise PermissionDenied(_("Only an SME user of the claiming enterprise handles its claims."))
-    if claim is not None and claim.organization_id != actor.organization_id:
-        raise PermissionDenied(_("Only an SME user of the claiming enterprise handles its claims."))
-
-
-def visible_claims(viewer):
-    """Claims the viewer may read: its organisation's; every claim for the commission roles."""
-    stmt = select(VoucherClaim)
-    if is_commission(viewer):
-        return stmt
-    return stmt.where(VoucherClaim.organization_id == viewer.organization_id)
-
-
-def load_claim(claim_id: int, viewer) -> VoucherClaim:
-    claim = db.session.scalar(visible_claims(viewer).where(VoucherClaim.id == claim_id))
-    if claim is None:
-        raise NotFound(_("No such voucher claim."))
-    return claim
-
-
 def create_draft(*, actor, policy: VoucherPolicy, record_ids) -> VoucherClaim:
     """A draft claim of the actor's enterprise, computed at once (the caller owns the transaction)."""
-    _require_claimant(actor)
+    access.require_claimant(actor)
     if policy is None:
         raise ValidationFailed(_("No such voucher policy."), fields={"policy_id": _("not found")})
     if not policies.is_open(policy, local_today()):
@@ -259,7 +236,7 @@ def _fresh(claim: VoucherClaim) -> Organization:
 
 def update_lines(*, actor, claim: VoucherClaim, record_ids) -> VoucherClaim:
     """Change the service records of a draft or returned claim and recompute it."""
-    _require_claimant(actor, claim)
+    access.require_claimant(actor, claim)
     lock_year(claim.year)  # a returned claim holds a reservation: its new amount must fit what is left
     org = _fresh(claim)
     if claim.status not in EDITABLE_STATES:
@@ -275,7 +252,7 @@ def update_lines(*, actor, claim: VoucherClaim, record_ids) -> VoucherClaim:
 
 def add_evidence(*, actor, claim: VoucherClaim, file) -> VoucherEvidence:
     """Keep a payment proof or contract with its SHA-256 (file: an uploaded file with filename, read(), mimetype)."""
-    _require_claimant(actor, claim)
+    access.require_claimant(actor, claim)
     if claim.status not in EDITABLE_STATES:
         raise InvalidState(_("Evidence is added to a draft or returned claim."))
     filename = getattr(file, "filename", None) or "evidence"
@@ -303,7 +280,7 @@ def _numbers(values, name: str) -> list[str]:
 
 def submit(*, actor, claim: VoucherClaim, contract_nos, invoice_nos) -> VoucherClaim:
     """Recompute and reserve the subsidy, serialised with every submission and approval of the year."""
-    _require_claimant(actor, claim)
+    access.require_claimant(actor, claim)
     contracts, invoices = _numbers(contract_nos, "contract_nos"), _numbers(invoice_nos, "invoice_nos")
     lock_year(claim.year)
     org = _fresh(claim)

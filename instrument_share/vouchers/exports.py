@@ -16,6 +16,7 @@ from ..core import spreadsheet
 from ..core.clock import local_iso
 from ..db import db
 from ..ledger.models import ServiceRecord
+from . import access
 from .compute import format_e4
 from .models import COMMITTED_STATES, VoucherClaim, VoucherClaimLine, VoucherClaimSignal, VoucherPolicy
 
@@ -118,7 +119,9 @@ BUILDERS = {"claims": claims_report, "payouts": payouts_report, "enterprises": e
             "providers": providers_report}
 
 
-def build(name: str, year: int | None) -> Report:
+def build(name: str, year: int | None, actor) -> Report:
+    """The report for `actor`; they are whole-platform figures, so only the commission exports them."""
+    access.require_exporter(actor)
     return BUILDERS[name](year)
 
 
