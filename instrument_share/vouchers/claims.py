@@ -34,15 +34,16 @@ from .compute import (
 )
 from .models import (
     COMMITTED_STATES,
+    ClaimStatus,
     VoucherClaim,
     VoucherClaimedRecord,
     VoucherClaimLine,
     VoucherEvidence,
     VoucherPolicy,
 )
+from .workflow import EDITABLE_STATES, TRANSITIONS
 from .year_lock import lock_year
 
-EDITABLE_STATES = ("draft", "returned")
 MAX_LINES = 500
 
 
@@ -201,7 +202,7 @@ def create_draft(*, actor, policy: VoucherPolicy, record_ids) -> VoucherClaim:
                        code="policy_not_open")
     org = db.session.get(Organization, actor.organization_id)
     lines, trace = compute(org, policy, record_ids)
-    claim = VoucherClaim(organization_id=org.id, policy_id=policy.id, year=policy.year, status="draft",
+    claim = VoucherClaim(organization_id=org.id, policy_id=policy.id, year=policy.year, status=ClaimStatus.draft,
                          raw_fen=trace.raw_fen, subsidy_fen=trace.subsidy_fen, trace=json.dumps(trace.to_json()),
                          created_by_id=actor.id)
     db.session.add(claim)
@@ -243,7 +244,7 @@ def update_lines(*, actor, claim: VoucherClaim, record_ids) -> VoucherClaim:
         raise InvalidState(_("Only a draft or returned claim can be changed."))
     lines, trace = compute(org, claim.policy, record_ids, claim.id)
     _store(claim, lines, trace)
-    if claim.status == "returned":
+    if claim.status == ClaimStatus.returned:
         _lock_records(claim)
     audit.append("voucher.claim_changed", actor=actor, organization_id=org.id, object_type="voucher_claim",
                  object_id=claim.id, details={"status": claim.status, "trace": trace.to_json()})
@@ -286,6 +287,7 @@ def submit(*, actor, claim: VoucherClaim, contract_nos, invoice_nos) -> VoucherC
     org = _fresh(claim)
     if claim.status not in EDITABLE_STATES:
         raise InvalidState(_("Only a draft or returned claim can be submitted."))
+    submitted = TRANSITIONS["submit"].target
     result = eligibility.check(org, claim.policy)
     if not result.eligible:
         raise PermissionDenied(_("The enterprise does not meet the voucher criteria."), code="not_eligible",
@@ -303,7 +305,7 @@ def submit(*, actor, claim: VoucherClaim, contract_nos, invoice_nos) -> VoucherC
                        subsidy_fen=trace.subsidy_fen, min_claim_fen=trace.min_claim_fen)
     _store(claim, lines, trace)
     _lock_records(claim)
-    claim.status, claim.submitted_at, claim.submitted_by_id = "submitted", now_utc(), actor.id
+    claim.status, claim.submitted_at, claim.submitted_by_id = submitted, now_utc(), actor.id
     claim.submitted_trace = claim.trace
     claim.contract_nos, claim.invoice_nos = json.dumps(contracts), json.dumps(invoices)
     db.session.flush()

@@ -14,7 +14,7 @@ from ..bookings.models import Booking
 from ..db import db
 from ..ledger.models import RevenueEntry, ServiceRecord
 from . import groups
-from .models import COMMITTED_STATES, VoucherClaim, VoucherClaimLine, VoucherClaimSignal
+from .models import COMMITTED_STATES, GRANTED_STATES, ClaimStatus, VoucherClaim, VoucherClaimLine, VoucherClaimSignal
 
 SIGNAL_LABELS = {
     "duplicate_invoice": _l("Invoice number also used in another claim or by another provider"),
@@ -62,7 +62,7 @@ def duplicate_invoices(claim: VoucherClaim, records: list[ServiceRecord]) -> lis
         return []
     found = set()
     others = db.session.scalars(select(VoucherClaim.invoice_nos).where(
-        VoucherClaim.id != claim.id, VoucherClaim.status != "draft", VoucherClaim.invoice_nos.is_not(None)))
+        VoucherClaim.id != claim.id, VoucherClaim.status != ClaimStatus.draft, VoucherClaim.invoice_nos.is_not(None)))
     for raw in others:
         found |= own & set(_list(raw))
     units = db.session.execute(select(RevenueEntry.invoice_no).where(RevenueEntry.invoice_no.in_(own)).group_by(
@@ -103,7 +103,7 @@ def same_person(claim: VoucherClaim, records: list[ServiceRecord]) -> list[int]:
 
 
 def refunds_after_approval(claim: VoucherClaim, record_ids: list[int]) -> list[int]:
-    if claim.decided_at is None or claim.status not in ("approved", "paid") or not record_ids:
+    if claim.decided_at is None or claim.status not in GRANTED_STATES or not record_ids:
         return []
     return list(db.session.scalars(select(RevenueEntry.id).where(
         RevenueEntry.service_record_id.in_(record_ids), RevenueEntry.kind == "refund",
@@ -187,9 +187,9 @@ _PENDING = "voucher_signals_pending"
 def note_submissions(session, _flush_context) -> None:
     """After a flush: remember claims that just became `submitted` (history still shows the change here)."""
     for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, VoucherClaim) and obj.status == "submitted":
+        if isinstance(obj, VoucherClaim) and obj.status == ClaimStatus.submitted:
             added = inspect(obj).attrs.status.history.added
-            if obj in session.new or "submitted" in added:
+            if obj in session.new or ClaimStatus.submitted in added:
                 session.info.setdefault(_PENDING, set()).add(obj.id)
 
 
@@ -198,7 +198,7 @@ def signal_submissions(session) -> None:
     pending = session.info.pop(_PENDING, set())
     for claim_id in sorted(pending):
         claim = session.get(VoucherClaim, claim_id)
-        if claim is not None and claim.status == "submitted":
+        if claim is not None and claim.status == ClaimStatus.submitted:
             refresh(claim)
     if pending:
         session.flush()

@@ -8,6 +8,7 @@ rejected or withdrawn, which release its service records.
 
 import json
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -18,11 +19,31 @@ from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, ValidationFailed
 from ..db import db
 from . import access
-from .models import VoucherApproval, VoucherClaim, VoucherClaimedRecord
+from .models import ClaimStatus, VoucherApproval, VoucherClaim, VoucherClaimedRecord
 from .year_lock import lock_year
 
-BEFORE_APPROVAL = ("draft", "submitted", "under_review", "returned")
 REASON_MAX = 1000
+
+
+class Transition(NamedTuple):
+    sources: frozenset[ClaimStatus]
+    target: ClaimStatus
+
+
+S = ClaimStatus
+# Every move of a claim: the states it may start from, and where it leads. Rejecting an approved claim is further
+# limited to its public notice (reject); a first approval above the threshold leaves the claim under review (approve).
+TRANSITIONS: dict[str, Transition] = {
+    "submit": Transition(frozenset({S.draft, S.returned}), S.submitted),  # claims.submit
+    "review": Transition(frozenset({S.submitted}), S.under_review),
+    "approve": Transition(frozenset({S.under_review}), S.approved),
+    "reject": Transition(frozenset({S.submitted, S.under_review, S.returned, S.approved}), S.rejected),
+    "return": Transition(frozenset({S.submitted, S.under_review}), S.returned),
+    "withdraw": Transition(frozenset({S.draft, S.submitted, S.under_review, S.returned}), S.withdrawn),
+    "pay": Transition(frozenset({S.approved}), S.paid),
+}
+# A claim is changed (lines, evidence) only while it can be submitted.
+EDITABLE_STATES = TRANSITIONS["submit"].sources
 
 
 def setting(name: str) -> int:
@@ -30,9 +51,12 @@ def setting(name: str) -> int:
     return int(current_app.config[name])
 
 
-def _state(claim: VoucherClaim, *allowed: str) -> None:
-    if claim.status not in allowed:
+def target_of(step: str, claim: VoucherClaim) -> ClaimStatus:
+    """The state `step` leads the claim to, or InvalidState when the step cannot start from its present state."""
+    transition = TRANSITIONS[step]
+    if claim.status not in transition.sources:
         raise InvalidState(_("Not possible while the claim is %(status)s.", status=claim.status))
+    return transition.target
 
 
 def _reason(reason: str | None) -> str:
@@ -45,7 +69,7 @@ def _reason(reason: str | None) -> str:
 
 
 def in_notice(claim: VoucherClaim) -> bool:
-    return claim.status == "approved" and claim.notice_until is not None and now_utc() < claim.notice_until
+    return claim.status == ClaimStatus.approved and claim.notice_until is not None and now_utc() < claim.notice_until
 
 
 # ---------------------------------------------------------------- audit and reservation
@@ -70,8 +94,7 @@ def release_records(claim: VoucherClaim) -> int:
 def review(*, actor, claim: VoucherClaim) -> VoucherClaim:
     """An auditor takes the claim."""
     access.require_deciding_auditor(actor, claim)
-    _state(claim, "submitted")
-    before, claim.status = claim.status, "under_review"
+    before, claim.status = claim.status, target_of("review", claim)
     claim.reviewer_id, claim.reviewed_at = actor.id, now_utc()
     from . import fraud_signals
 
@@ -85,7 +108,7 @@ def approve(*, actor, claim: VoucherClaim) -> VoucherClaim:
     access.require_deciding_auditor(actor, claim)
     lock_year(claim.year)  # serialises with every submission of the year, so the reservation cannot move meanwhile
     db.session.refresh(claim)
-    _state(claim, "under_review")
+    approved = target_of("approve", claim)
     approvals = list(db.session.scalars(select(VoucherApproval).where(VoucherApproval.claim_id == claim.id)))
     if any(a.auditor_id == actor.id for a in approvals):
         raise Conflict(_("You already approved this claim: a different auditor must approve it too."),
@@ -97,7 +120,7 @@ def approve(*, actor, claim: VoucherClaim) -> VoucherClaim:
         _record("first_approval", actor, claim, before, approvals=len(approvals) + 1, needed=needed)
         return claim
     now = now_utc()
-    claim.status, claim.decided_at, claim.decided_by_id = "approved", now, actor.id
+    claim.status, claim.decided_at, claim.decided_by_id = approved, now, actor.id
     # From the approval's whole second, as both are shown: the period is exactly the days the notice states.
     claim.notice_until = now.replace(microsecond=0) + timedelta(days=setting("VOUCHER_NOTICE_DAYS"))
     _record("approved", actor, claim, before, approvals=len(approvals) + 1, needed=needed,
@@ -109,12 +132,9 @@ def reject(*, actor, claim: VoucherClaim, reason: str | None) -> VoucherClaim:
     """Refuse the claim; during the public notice an auditor may still reject it after an objection."""
     access.require_deciding_auditor(actor, claim)
     text = _reason(reason)
-    if claim.status == "approved":
-        if not in_notice(claim):
-            raise InvalidState(_("The public notice has ended: the claim can no longer be rejected."))
-    else:
-        _state(claim, "submitted", "under_review", "returned")
-    before, claim.status, claim.reason = claim.status, "rejected", text
+    if claim.status == ClaimStatus.approved and not in_notice(claim):
+        raise InvalidState(_("The public notice has ended: the claim can no longer be rejected."))
+    before, claim.status, claim.reason = claim.status, target_of("reject", claim), text
     claim.decided_at, claim.decided_by_id = now_utc(), actor.id
     released = release_records(claim)
     _record("rejected", actor, claim, before, reason=text, released_records=released)
@@ -125,8 +145,7 @@ def return_claim(*, actor, claim: VoucherClaim, reason: str | None) -> VoucherCl
     """Send the claim back for more information; it keeps its reservation for the configured days."""
     access.require_deciding_auditor(actor, claim)
     text = _reason(reason)
-    _state(claim, "submitted", "under_review")
-    before, claim.status, claim.reason, claim.returned_at = claim.status, "returned", text, now_utc()
+    before, claim.status, claim.reason, claim.returned_at = claim.status, target_of("return", claim), text, now_utc()
     db.session.execute(delete(VoucherApproval).where(VoucherApproval.claim_id == claim.id))
     _record("returned", actor, claim, before, reason=text,
             keep_until=(claim.returned_at + timedelta(days=setting("VOUCHER_RETURNED_KEEP_DAYS"))).isoformat())
@@ -137,8 +156,7 @@ def withdraw(*, actor, claim: VoucherClaim, reason: str | None = None, automatic
     """The claimant withdraws before approval (or the job does, for a claim returned too long ago)."""
     if not automatic:
         access.require_withdrawer(actor, claim)
-    _state(claim, *BEFORE_APPROVAL)
-    before, claim.status = claim.status, "withdrawn"
+    before, claim.status = claim.status, target_of("withdraw", claim)
     if reason:
         claim.reason = reason
     released = release_records(claim)
@@ -153,10 +171,10 @@ def pay(*, actor, claim: VoucherClaim, paid_on: date, payment_ref: str) -> Vouch
     if not ref or len(ref) > 100:
         raise ValidationFailed(_("Give the payment reference (at most 100 characters)."),
                                fields={"payment_ref": _("required, at most 100 characters")})
-    _state(claim, "approved")
+    paid = target_of("pay", claim)
     if claim.notice_until is None or now_utc() < claim.notice_until:
         raise Conflict(_("The public notice has not ended yet."), code="notice_not_ended")
     before = claim.status
-    claim.status, claim.paid_on, claim.payment_ref, claim.paid_by_id = "paid", paid_on, ref, actor.id
+    claim.status, claim.paid_on, claim.payment_ref, claim.paid_by_id = paid, paid_on, ref, actor.id
     _record("paid", actor, claim, before, paid_on=paid_on.isoformat(), payment_ref=ref)
     return claim
