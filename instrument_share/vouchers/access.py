@@ -138,7 +138,7 @@ def require_paying_officer(actor, claim: VoucherClaim) -> None:
 def require_exporter(actor) -> None:
     """The exports are whole-platform figures (every claim, every provider's share): the commission's."""
     if not is_commission(actor):
-        raise PermissionDenied(_("Only the commission exports voucher reports."))
+        raise PermissionDenied(_("Your roles do not allow this."))  # pages refuse first; this guards other callers
 
 
 def require_policy_officer(actor) -> None:
