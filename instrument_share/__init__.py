@@ -15,6 +15,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .cli import register_cli
     from .config import load_config
     from .db import db
+    from .vouchers import listeners as voucher_listeners
     from .web import register_web
 
     app = Flask(__name__, instance_relative_config=True, template_folder=str(PROJECT_ROOT / "templates"))
@@ -23,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
         # Client addresses feed the audit log and rate limits, so trust exactly the configured proxy hops.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
     db.init_app(app)
+    voucher_listeners.register()  # clawback on refunds, year totals, fraud signals at submission
     register_web(app)
     register_cli(app)
     return app

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from ..core.errors import ValidationFailed
 from ..db import db
-from ..vouchers import clawback, notices, workflow  # noqa: F401  clawback listens to the ledger once imported
+from ..vouchers import access, notices, workflow
 from ..vouchers.present import claim_json
 from . import voucher_action_schemas as schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user
@@ -19,7 +19,7 @@ AUDITOR_CONFLICT = {403: {"conflict_of_interest": "the auditor belongs to the cl
 def _act(claim_id: int, handler):
     actor = require_user()
     with db.transaction():
-        claim = workflow.visible_claim(actor, claim_id, for_update=True)
+        claim = access.readable_claim(actor, claim_id, for_update=True)
         handler(actor, claim)
     db.session.refresh(claim)
     return jsonify(claim_json(claim, actor))

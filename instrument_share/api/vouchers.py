@@ -11,7 +11,7 @@ from ..accounts.roles import Role
 from ..core.clock import local_today
 from ..core.errors import NotFound, PermissionDenied, ValidationFailed
 from ..db import db
-from ..vouchers import claims, eligibility, policies
+from ..vouchers import access, claims, eligibility, policies
 from ..vouchers.models import CLAIM_STATES, VoucherClaim, VoucherClaimSignal, VoucherPolicy
 from ..vouchers.present import claim_json, evidence_json, policy_json
 from . import voucher_schemas as schemas
@@ -80,7 +80,7 @@ def update_claim(claim_id: int):
     actor = require_user()
     body = parse_body(schemas.ClaimLinesIn)
     with db.transaction():
-        claim = claims.load_claim(claim_id, actor)
+        claim = access.readable_claim(actor, claim_id)
         claims.update_lines(actor=actor, claim=claim, record_ids=body.service_record_ids)
         result = claim_json(claim, actor)
     return jsonify(result)
@@ -94,7 +94,7 @@ def add_evidence(claim_id: int):
     if len(files) != 1:
         raise ValidationFailed(_("Send exactly one file as multipart form data."), fields={"file": _("one file")})
     with db.transaction():
-        claim = claims.load_claim(claim_id, actor)
+        claim = access.readable_claim(actor, claim_id)
         evidence = claims.add_evidence(actor=actor, claim=claim, file=files[0])
         result = evidence_json(evidence)
     return jsonify(result), 201
@@ -106,7 +106,7 @@ def submit_claim(claim_id: int):
     actor = require_user()
     body = parse_body(schemas.SubmitIn, allow_empty=True)
     with db.transaction():
-        claim = claims.load_claim(claim_id, actor)
+        claim = access.readable_claim(actor, claim_id)
         claims.submit(actor=actor, claim=claim, contract_nos=body.contract_nos, invoice_nos=body.invoice_nos)
         result = claim_json(claim, actor)
     return jsonify(result)
@@ -117,7 +117,7 @@ def submit_claim(claim_id: int):
                                   ("signal", "string"), ("page", "integer"), ("per_page", "integer")])
 def list_claims():
     viewer = require_user()
-    stmt = claims.visible_claims(viewer).order_by(VoucherClaim.id.desc())
+    stmt = access.visible_claims(viewer).order_by(VoucherClaim.id.desc())
     if status := request.args.get("status"):
         if status not in CLAIM_STATES:
             raise ValidationFailed(_("Unknown claim status."), fields={"status": ", ".join(CLAIM_STATES)})
@@ -127,7 +127,7 @@ def list_claims():
     if (org_id := query_int("organization_id")) is not None:
         stmt = stmt.where(VoucherClaim.organization_id == org_id)
     if signal := request.args.get("signal"):
-        if not org_policy.is_commission(viewer):
+        if not access.sees_signals(viewer):
             raise PermissionDenied(_("Fraud signals are shown to the commission only."))
         stmt = stmt.where(VoucherClaim.id.in_(select(VoucherClaimSignal.claim_id)
                                               .where(VoucherClaimSignal.code == signal)))
@@ -138,4 +138,4 @@ def list_claims():
            response=schemas.ClaimOut)
 def get_claim(claim_id: int):
     viewer = require_user()
-    return jsonify(claim_json(claims.load_claim(claim_id, viewer), viewer))
+    return jsonify(claim_json(access.readable_claim(viewer, claim_id), viewer))

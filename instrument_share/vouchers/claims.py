@@ -1,8 +1,8 @@
 """Voucher claims: eligible lines from the ledger, committed totals, drafts, evidence and submission with reservation.
 
-Submission (and H4's approval) of one year's claims is serialised by lock_year, so the committed totals read while
-computing a claim cannot change before the claim's own reservation is committed: no cap nor the budget can be
-overrun by concurrent submissions.
+Submission (and H4's approval) of one year's claims is serialised by year_lock.lock_year, so the committed totals
+read while computing a claim cannot change before the claim's own reservation is committed: no cap nor the budget
+can be overrun by concurrent submissions.
 """
 
 import json
@@ -13,16 +13,15 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import Organization
-from ..accounts.policy import is_commission
-from ..accounts.roles import OrgKind, Role
+from ..accounts.roles import OrgKind
 from ..audit import chain as audit
 from ..catalogue import listing_periods
 from ..core.clock import local_today, now_utc
-from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..db import MAX_ID, db
 from ..files.store import store
 from ..ledger.models import RevenueEntry, ServiceRecord
-from . import eligibility, groups, policies, year_totals
+from . import access, eligibility, groups, policies, year_totals
 from .compute import (
     Entry,
     Headroom,
@@ -35,15 +34,16 @@ from .compute import (
 )
 from .models import (
     COMMITTED_STATES,
+    ClaimStatus,
     VoucherClaim,
     VoucherClaimedRecord,
     VoucherClaimLine,
     VoucherEvidence,
     VoucherPolicy,
 )
+from .workflow import EDITABLE_STATES, TRANSITIONS
+from .year_lock import lock_year
 
-YEAR_LOCK_BASE = 0x564F5543 << 16  # "VOUC": advisory lock keys of the voucher years (key = base + year)
-EDITABLE_STATES = ("draft", "returned")
 MAX_LINES = 500
 
 
@@ -56,17 +56,6 @@ class Line:
     eligible_fen: int = 0
     rate_bp: int = 0
     ledger_entry_ids: tuple[int, ...] = ()
-
-
-def lock_year(year: int) -> None:
-    """Serialise every submission and approval of one policy year, inside the caller's write transaction.
-
-    SQLite: db.transaction() began with BEGIN IMMEDIATE, so the write lock is already held; PostgreSQL: a
-    transaction-scoped advisory lock keyed by the year (all versions of a year share it).
-    """
-    if db.dialect == "sqlite" and not db.session.connection().get_execution_options().get("write"):
-        raise RuntimeError("lock_year() must run inside db.transaction()")
-    db.lock(YEAR_LOCK_BASE + int(year))
 
 
 def _chunks(ids: list[int], size: int = 500):
@@ -203,31 +192,9 @@ def _store(claim: VoucherClaim, lines: list[Line], trace: Trace, *, new: bool = 
         db.session.flush()
 
 
-def _require_claimant(actor, claim: VoucherClaim | None = None) -> None:
-    if actor is None or not actor.has_role(Role.sme_user):
-        raise PermissionDenied(_("Only an SME user of the claiming enterprise handles its claims."))
-    if claim is not None and claim.organization_id != actor.organization_id:
-        raise PermissionDenied(_("Only an SME user of the claiming enterprise handles its claims."))
-
-
-def visible_claims(viewer):
-    """Claims the viewer may read: its organisation's; every claim for the commission roles."""
-    stmt = select(VoucherClaim)
-    if is_commission(viewer):
-        return stmt
-    return stmt.where(VoucherClaim.organization_id == viewer.organization_id)
-
-
-def load_claim(claim_id: int, viewer) -> VoucherClaim:
-    claim = db.session.scalar(visible_claims(viewer).where(VoucherClaim.id == claim_id))
-    if claim is None:
-        raise NotFound(_("No such voucher claim."))
-    return claim
-
-
 def create_draft(*, actor, policy: VoucherPolicy, record_ids) -> VoucherClaim:
     """A draft claim of the actor's enterprise, computed at once (the caller owns the transaction)."""
-    _require_claimant(actor)
+    access.require_claimant(actor)
     if policy is None:
         raise ValidationFailed(_("No such voucher policy."), fields={"policy_id": _("not found")})
     if not policies.is_open(policy, local_today()):
@@ -235,7 +202,7 @@ def create_draft(*, actor, policy: VoucherPolicy, record_ids) -> VoucherClaim:
                        code="policy_not_open")
     org = db.session.get(Organization, actor.organization_id)
     lines, trace = compute(org, policy, record_ids)
-    claim = VoucherClaim(organization_id=org.id, policy_id=policy.id, year=policy.year, status="draft",
+    claim = VoucherClaim(organization_id=org.id, policy_id=policy.id, year=policy.year, status=ClaimStatus.draft,
                          raw_fen=trace.raw_fen, subsidy_fen=trace.subsidy_fen, trace=json.dumps(trace.to_json()),
                          created_by_id=actor.id)
     db.session.add(claim)
@@ -270,14 +237,14 @@ def _fresh(claim: VoucherClaim) -> Organization:
 
 def update_lines(*, actor, claim: VoucherClaim, record_ids) -> VoucherClaim:
     """Change the service records of a draft or returned claim and recompute it."""
-    _require_claimant(actor, claim)
+    access.require_claimant(actor, claim)
     lock_year(claim.year)  # a returned claim holds a reservation: its new amount must fit what is left
     org = _fresh(claim)
     if claim.status not in EDITABLE_STATES:
         raise InvalidState(_("Only a draft or returned claim can be changed."))
     lines, trace = compute(org, claim.policy, record_ids, claim.id)
     _store(claim, lines, trace)
-    if claim.status == "returned":
+    if claim.status == ClaimStatus.returned:
         _lock_records(claim)
     audit.append("voucher.claim_changed", actor=actor, organization_id=org.id, object_type="voucher_claim",
                  object_id=claim.id, details={"status": claim.status, "trace": trace.to_json()})
@@ -286,7 +253,7 @@ def update_lines(*, actor, claim: VoucherClaim, record_ids) -> VoucherClaim:
 
 def add_evidence(*, actor, claim: VoucherClaim, file) -> VoucherEvidence:
     """Keep a payment proof or contract with its SHA-256 (file: an uploaded file with filename, read(), mimetype)."""
-    _require_claimant(actor, claim)
+    access.require_claimant(actor, claim)
     if claim.status not in EDITABLE_STATES:
         raise InvalidState(_("Evidence is added to a draft or returned claim."))
     filename = getattr(file, "filename", None) or "evidence"
@@ -314,12 +281,13 @@ def _numbers(values, name: str) -> list[str]:
 
 def submit(*, actor, claim: VoucherClaim, contract_nos, invoice_nos) -> VoucherClaim:
     """Recompute and reserve the subsidy, serialised with every submission and approval of the year."""
-    _require_claimant(actor, claim)
+    access.require_claimant(actor, claim)
     contracts, invoices = _numbers(contract_nos, "contract_nos"), _numbers(invoice_nos, "invoice_nos")
     lock_year(claim.year)
     org = _fresh(claim)
     if claim.status not in EDITABLE_STATES:
         raise InvalidState(_("Only a draft or returned claim can be submitted."))
+    submitted = TRANSITIONS["submit"].target
     result = eligibility.check(org, claim.policy)
     if not result.eligible:
         raise PermissionDenied(_("The enterprise does not meet the voucher criteria."), code="not_eligible",
@@ -337,7 +305,7 @@ def submit(*, actor, claim: VoucherClaim, contract_nos, invoice_nos) -> VoucherC
                        subsidy_fen=trace.subsidy_fen, min_claim_fen=trace.min_claim_fen)
     _store(claim, lines, trace)
     _lock_records(claim)
-    claim.status, claim.submitted_at, claim.submitted_by_id = "submitted", now_utc(), actor.id
+    claim.status, claim.submitted_at, claim.submitted_by_id = submitted, now_utc(), actor.id
     claim.submitted_trace = claim.trace
     claim.contract_nos, claim.invoice_nos = json.dumps(contracts), json.dumps(invoices)
     db.session.flush()

@@ -14,11 +14,8 @@ from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..db import db
 from ..ledger.models import RevenueEntry
-from ..ledger.signals import entry_appended
 from . import compute, fraud_signals
-from .models import VoucherClaim, VoucherClaimLine
-
-CLAWBACK_STATES = ("approved", "paid")
+from .models import GRANTED_STATES, VoucherClaim, VoucherClaimLine
 
 
 def _line_eligible(line: VoucherClaimLine, year: int) -> tuple[int, dict]:
@@ -75,7 +72,7 @@ def claims_touched_by(entry: RevenueEntry) -> list[VoucherClaim]:
     return list(db.session.scalars(select(VoucherClaim).join(
         VoucherClaimLine, VoucherClaimLine.claim_id == VoucherClaim.id).where(
         VoucherClaimLine.service_record_id == entry.service_record_id, VoucherClaimLine.reason.is_(None),
-        VoucherClaim.status.in_(CLAWBACK_STATES)).order_by(VoucherClaim.id)))
+        VoucherClaim.status.in_(GRANTED_STATES)).order_by(VoucherClaim.id)))
 
 
 def on_entry_appended(entry: RevenueEntry, **_extra) -> None:
@@ -89,5 +86,3 @@ def on_entry_appended(entry: RevenueEntry, **_extra) -> None:
     for claim in claims:
         flag(claim, entry, actor)
 
-
-entry_appended.connect(on_entry_appended)

@@ -16,12 +16,20 @@ from ..core import spreadsheet
 from ..core.clock import local_iso
 from ..db import db
 from ..ledger.models import ServiceRecord
+from . import access
 from .compute import format_e4
-from .models import COMMITTED_STATES, VoucherClaim, VoucherClaimLine, VoucherClaimSignal, VoucherPolicy
+from .models import (
+    COMMITTED_STATES,
+    GRANTED_STATES,
+    ClaimStatus,
+    VoucherClaim,
+    VoucherClaimLine,
+    VoucherClaimSignal,
+    VoucherPolicy,
+)
 
 REPORTS = ("claims", "payouts", "enterprises", "providers")
 FORMATS = ("csv", "xlsx")
-GRANTED = ("approved", "paid")
 
 
 @dataclass
@@ -64,7 +72,7 @@ def claims_report(year: int | None) -> Report:
 
 
 def payouts_report(year: int | None) -> Report:
-    rows = [(c, org) for c, org, _v in _claims(year) if c.status == "paid"]
+    rows = [(c, org) for c, org, _v in _claims(year) if c.status == ClaimStatus.paid]
     return Report("payouts", [
         _("Claim"), _("Year"), _("Enterprise"), _("USCC"), _("Subsidy (fen)"), _("Paid on"), _("Payment reference"),
         _("Clawback (fen)"), _("Net after clawback (fen)")], [
@@ -75,14 +83,14 @@ def payouts_report(year: int | None) -> Report:
 def enterprises_report(year: int | None) -> Report:
     totals: dict[int, dict] = {}
     for c, org, _v in _claims(year):
-        if c.status == "draft":
+        if c.status == ClaimStatus.draft:
             continue
         t = totals.setdefault(org.id, {"org": org, "claims": 0, "committed": 0, "granted": 0, "paid": 0,
                                        "clawback": 0})
         t["claims"] += 1
         t["committed"] += c.subsidy_fen if c.status in COMMITTED_STATES else 0
-        t["granted"] += c.subsidy_fen if c.status in GRANTED else 0
-        t["paid"] += c.subsidy_fen if c.status == "paid" else 0
+        t["granted"] += c.subsidy_fen if c.status in GRANTED_STATES else 0
+        t["paid"] += c.subsidy_fen if c.status == ClaimStatus.paid else 0
         t["clawback"] += c.clawback_fen or 0
     return Report("enterprises", [
         _("Enterprise"), _("USCC"), _("Claims submitted"), _("Committed (fen)"), _("Approved or paid (fen)"),
@@ -97,7 +105,7 @@ def providers_report(year: int | None) -> Report:
         ServiceRecord, ServiceRecord.unit_id == Organization.id).join(
         VoucherClaimLine, VoucherClaimLine.service_record_id == ServiceRecord.id).join(
         VoucherClaim, VoucherClaim.id == VoucherClaimLine.claim_id).where(
-        VoucherClaim.status.in_(GRANTED), VoucherClaimLine.reason.is_(None))
+        VoucherClaim.status.in_(GRANTED_STATES), VoucherClaimLine.reason.is_(None))
     if year is not None:
         stmt = stmt.where(VoucherClaim.year == year)
     totals: dict[int, dict] = {}
@@ -118,7 +126,9 @@ BUILDERS = {"claims": claims_report, "payouts": payouts_report, "enterprises": e
             "providers": providers_report}
 
 
-def build(name: str, year: int | None) -> Report:
+def build(name: str, year: int | None, actor) -> Report:
+    """The report for `actor`; they are whole-platform figures, so only the commission exports them."""
+    access.require_exporter(actor)
     return BUILDERS[name](year)
 
 

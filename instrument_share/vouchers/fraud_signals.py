@@ -5,17 +5,16 @@ They are hints, not refusals: each names what an auditor should look at. `refres
 """
 
 import json
-from collections import Counter
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, event, exists, func, inspect, or_, select
+from sqlalchemy import delete, exists, func, inspect, or_, select
 
 from ..bookings.models import Booking
 from ..db import db
 from ..ledger.models import RevenueEntry, ServiceRecord
 from . import groups
-from .models import COMMITTED_STATES, VoucherClaim, VoucherClaimLine, VoucherClaimSignal
+from .models import COMMITTED_STATES, GRANTED_STATES, ClaimStatus, VoucherClaim, VoucherClaimLine, VoucherClaimSignal
 
 SIGNAL_LABELS = {
     "duplicate_invoice": _l("Invoice number also used in another claim or by another provider"),
@@ -63,7 +62,7 @@ def duplicate_invoices(claim: VoucherClaim, records: list[ServiceRecord]) -> lis
         return []
     found = set()
     others = db.session.scalars(select(VoucherClaim.invoice_nos).where(
-        VoucherClaim.id != claim.id, VoucherClaim.status != "draft", VoucherClaim.invoice_nos.is_not(None)))
+        VoucherClaim.id != claim.id, VoucherClaim.status != ClaimStatus.draft, VoucherClaim.invoice_nos.is_not(None)))
     for raw in others:
         found |= own & set(_list(raw))
     units = db.session.execute(select(RevenueEntry.invoice_no).where(RevenueEntry.invoice_no.in_(own)).group_by(
@@ -104,7 +103,7 @@ def same_person(claim: VoucherClaim, records: list[ServiceRecord]) -> list[int]:
 
 
 def refunds_after_approval(claim: VoucherClaim, record_ids: list[int]) -> list[int]:
-    if claim.decided_at is None or claim.status not in ("approved", "paid") or not record_ids:
+    if claim.decided_at is None or claim.status not in GRANTED_STATES or not record_ids:
         return []
     return list(db.session.scalars(select(RevenueEntry.id).where(
         RevenueEntry.service_record_id.in_(record_ids), RevenueEntry.kind == "refund",
@@ -180,43 +179,32 @@ def claims_with_signal(code: str):
     return exists().where(VoucherClaimSignal.claim_id == VoucherClaim.id, VoucherClaimSignal.code == code)
 
 
-def signal_counts(claim_ids: list[int]) -> Counter:
-    if not claim_ids:
-        return Counter()
-    return Counter(db.session.scalars(select(VoucherClaimSignal.code).where(
-        VoucherClaimSignal.claim_id.in_(claim_ids))))
-
-
 # ---------------------------------------------------------------- computed at every submission, whoever submits
 
 _PENDING = "voucher_signals_pending"
 
 
-def _note_submissions(session, _flush_context) -> None:
+def note_submissions(session, _flush_context) -> None:
     """After a flush: remember claims that just became `submitted` (history still shows the change here)."""
     for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, VoucherClaim) and obj.status == "submitted":
+        if isinstance(obj, VoucherClaim) and obj.status == ClaimStatus.submitted:
             added = inspect(obj).attrs.status.history.added
-            if obj in session.new or "submitted" in added:
+            if obj in session.new or ClaimStatus.submitted in added:
                 session.info.setdefault(_PENDING, set()).add(obj.id)
 
 
-def _signal_submissions(session) -> None:
+def signal_submissions(session) -> None:
     """Before the submitting transaction commits: store the signals of the claims it submitted."""
     pending = session.info.pop(_PENDING, set())
     for claim_id in sorted(pending):
         claim = session.get(VoucherClaim, claim_id)
-        if claim is not None and claim.status == "submitted":
+        if claim is not None and claim.status == ClaimStatus.submitted:
             refresh(claim)
     if pending:
         session.flush()
         session.info.pop(_PENDING, None)
 
 
-def _forget(session, *_args) -> None:
+def forget_submissions(session, *_args) -> None:
     session.info.pop(_PENDING, None)
 
-
-event.listen(db.session.session_factory, "after_flush", _note_submissions)
-event.listen(db.session.session_factory, "before_commit", _signal_submissions)
-event.listen(db.session.session_factory, "after_rollback", _forget)

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from ..core.clock import now_utc
 from ..db import db
 from . import workflow
-from .models import VoucherClaim
+from .models import ClaimStatus, VoucherClaim
 
 
 def stale_returned_ids(now=None) -> list[int]:
     cutoff = (now or now_utc()) - timedelta(days=workflow.setting("VOUCHER_RETURNED_KEEP_DAYS"))
     return list(db.session.scalars(select(VoucherClaim.id).where(
-        VoucherClaim.status == "returned", VoucherClaim.returned_at <= cutoff).order_by(VoucherClaim.id)))
+        VoucherClaim.status == ClaimStatus.returned, VoucherClaim.returned_at <= cutoff).order_by(VoucherClaim.id)))
 
 
 def withdraw_stale_returned() -> int:

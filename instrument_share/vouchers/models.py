@@ -1,6 +1,7 @@
 """Voucher policies (versioned per year), claims with their lines, evidence, approvals, signals and record locks."""
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -20,9 +21,26 @@ from ..core.clock import now_utc
 from ..db import Base, UTCDateTime
 from ..files.models import StoredFile
 
-CLAIM_STATES = ("draft", "submitted", "under_review", "returned", "approved", "rejected", "withdrawn", "paid")
+
+class ClaimStatus(StrEnum):
+    """A claim's state, stored as its value (the moves between them: workflow.TRANSITIONS)."""
+
+    draft = "draft"
+    submitted = "submitted"
+    under_review = "under_review"
+    returned = "returned"
+    approved = "approved"  # in the public notice until notice_until, then payable
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    paid = "paid"
+
+
+CLAIM_STATES = tuple(ClaimStatus)
 # Claims in these states count against caps and the budget (the claim being computed is always excluded).
-COMMITTED_STATES = ("submitted", "under_review", "returned", "approved", "paid")
+COMMITTED_STATES = (ClaimStatus.submitted, ClaimStatus.under_review, ClaimStatus.returned, ClaimStatus.approved,
+                    ClaimStatus.paid)
+# Granted: a later refund of their services is clawed back; the reports count them as approved or paid.
+GRANTED_STATES = (ClaimStatus.approved, ClaimStatus.paid)
 
 
 class VoucherPolicy(Base):
@@ -67,8 +85,8 @@ class VoucherClaim(Base):
     __table_args__ = (
         CheckConstraint("subsidy_fen >= 0 AND raw_fen >= 0", name="money_not_negative"),
         CheckConstraint("clawback_fen IS NULL OR clawback_fen >= 0", name="clawback_not_negative"),
-        CheckConstraint("status IN ('draft', 'submitted', 'under_review', 'returned', 'approved', 'rejected', "
-                        "'withdrawn', 'paid')", name="known_status"),
+        CheckConstraint("status IN (" + ", ".join(f"'{status}'" for status in ClaimStatus) + ")",
+                        name="known_status"),
         # Committed totals per year, per enterprise and year.
         Index("ix_voucher_claims_year_status", "year", "status", "subsidy_fen"),
         Index("ix_voucher_claims_org_year", "organization_id", "year", "status", "subsidy_fen"),
@@ -78,7 +96,7 @@ class VoucherClaim(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     policy_id: Mapped[int] = mapped_column(ForeignKey("voucher_policies.id"), index=True)
     year: Mapped[int] = mapped_column(Integer)  # the policy's year, kept for committed totals
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(16), default=ClaimStatus.draft.value)
     raw_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     subsidy_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     trace: Mapped[str] = mapped_column(Text)  # JSON: the computation, step by step

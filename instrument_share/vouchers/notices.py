@@ -4,12 +4,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..core.clock import local_iso, now_utc
-from .models import VoucherClaim
+from .models import ClaimStatus, VoucherClaim
 
 
 def in_notice_query(year: int | None = None):
     stmt = select(VoucherClaim).options(joinedload(VoucherClaim.organization)).where(
-        VoucherClaim.status == "approved", VoucherClaim.notice_until > now_utc()).order_by(
+        VoucherClaim.status == ClaimStatus.approved, VoucherClaim.notice_until > now_utc()).order_by(
         VoucherClaim.notice_until, VoucherClaim.id)
     if year is not None:
         stmt = stmt.where(VoucherClaim.year == year)

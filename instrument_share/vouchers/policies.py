@@ -9,13 +9,13 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts.policy import is_commission
-from ..accounts.roles import Role
 from ..audit import chain as audit
 from ..catalogue.fields import ServiceMode
-from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, NotFound, ValidationFailed
 from ..db import db
+from . import access
 from .models import VoucherPolicy
+from .year_lock import lock_year
 
 DEFAULT_RATE_BP = 5000
 DEFAULT_ENTERPRISE_CAP_FEN = 30_000_000  # 300,000 yuan per enterprise per year
@@ -126,8 +126,7 @@ def _superseded(data: dict, year: int) -> VoucherPolicy | None:
 
 def create_policy(*, actor, data: dict) -> VoucherPolicy:
     """A new policy, or with supersedes_id a new version of the same year (the caller owns the transaction)."""
-    if not (is_commission(actor) and actor.has_role(Role.commission_officer)):
-        raise PermissionDenied(_("Only a commission officer defines voucher policies."))
+    access.require_policy_officer(actor)
     year = _int(data, "year", required=True, maximum=9999)
     if not 2000 <= year <= 2100:
         raise ValidationFailed(_("year is out of range."), fields={"year": _("2000 to 2100")})
@@ -137,8 +136,6 @@ def create_policy(*, actor, data: dict) -> VoucherPolicy:
     rate = _int(data, "rate_bp", DEFAULT_RATE_BP, maximum=10000)
     enterprise_cap = _int(data, "enterprise_annual_cap_fen", DEFAULT_ENTERPRISE_CAP_FEN)
     # The year's lock serialises versions too: two officers superseding the same version at once get one winner.
-    from .claims import lock_year
-
     lock_year(year)
     old = _superseded(data, year)
     policy = VoucherPolicy(

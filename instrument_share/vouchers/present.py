@@ -4,9 +4,9 @@ import json
 
 from sqlalchemy import select
 
-from ..accounts.policy import is_commission
 from ..core.clock import local_iso
 from ..db import db
+from .access import sees_signals
 from .compute import format_e4
 from .models import VoucherApproval, VoucherClaim, VoucherClaimSignal, VoucherEvidence
 from .policies import policy_json
@@ -24,7 +24,7 @@ def _trace_json(trace: dict) -> dict:
 
 
 def claim_json(claim: VoucherClaim, viewer) -> dict:
-    commission = is_commission(viewer)
+    commission = sees_signals(viewer)
     trace = json.loads(claim.trace or "{}")
     data = {
         "id": claim.id, "organization_id": claim.organization_id, "policy_id": claim.policy_id, "year": claim.year,

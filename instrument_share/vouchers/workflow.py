@@ -1,30 +1,49 @@
 """A claim's life after submission: review, approval (two auditors above a threshold), public notice, rejection,
 return for more information, withdrawal and payout.
 
-Services never commit; each transition writes an audit entry carrying the claim's trace. The reservation made at
-submission stays with the claim until it is rejected or withdrawn, which release its service records.
+Who may take each step is decided in access.py; this module holds the steps. Services never commit; each transition
+writes an audit entry carrying the claim's trace. The reservation made at submission stays with the claim until it is
+rejected or withdrawn, which release its service records.
 """
 
 import json
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
-from ..accounts.policy import is_commission
-from ..accounts.roles import Role
 from ..audit import chain as audit
-from ..audit.models import AuditEntry
 from ..core.clock import now_utc
-from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, InvalidState, ValidationFailed
 from ..db import db
-from ..ledger.models import ServiceRecord
-from .claims import lock_year
-from .models import VoucherApproval, VoucherClaim, VoucherClaimedRecord, VoucherClaimLine
+from . import access
+from .models import ClaimStatus, VoucherApproval, VoucherClaim, VoucherClaimedRecord
+from .year_lock import lock_year
 
-BEFORE_APPROVAL = ("draft", "submitted", "under_review", "returned")
 REASON_MAX = 1000
+
+
+class Transition(NamedTuple):
+    sources: frozenset[ClaimStatus]
+    target: ClaimStatus
+
+
+S = ClaimStatus
+# Every move of a claim: the states it may start from, and where it leads. Rejecting an approved claim is further
+# limited to its public notice (reject); a first approval above the threshold leaves the claim under review (approve).
+TRANSITIONS: dict[str, Transition] = {
+    "submit": Transition(frozenset({S.draft, S.returned}), S.submitted),  # claims.submit
+    "review": Transition(frozenset({S.submitted}), S.under_review),
+    "approve": Transition(frozenset({S.under_review}), S.approved),
+    "reject": Transition(frozenset({S.submitted, S.under_review, S.returned, S.approved}), S.rejected),
+    "return": Transition(frozenset({S.submitted, S.under_review}), S.returned),
+    "withdraw": Transition(frozenset({S.draft, S.submitted, S.under_review, S.returned}), S.withdrawn),
+    "pay": Transition(frozenset({S.approved}), S.paid),
+}
+# A claim is changed (lines, evidence) only while it can be submitted.
+EDITABLE_STATES = TRANSITIONS["submit"].sources
 
 
 def setting(name: str) -> int:
@@ -32,59 +51,12 @@ def setting(name: str) -> int:
     return int(current_app.config[name])
 
 
-# ---------------------------------------------------------------- reading and permissions
-
-def may_read(actor, claim: VoucherClaim) -> bool:
-    return actor is not None and (actor.organization_id == claim.organization_id or is_commission(actor))
-
-
-def visible_claim(actor, claim_id: int, *, for_update: bool = False) -> VoucherClaim:
-    """The claim if the actor may read it, else 404 (the claiming organisation's users and commission roles)."""
-    stmt = select(VoucherClaim).where(VoucherClaim.id == claim_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    claim = db.session.scalar(stmt)
-    if claim is None or not may_read(actor, claim):
-        raise NotFound(_("No such voucher claim."))
-    return claim
-
-
-def provider_ids(claim: VoucherClaim) -> set[int]:
-    """The units that gave the services of the claim's lines."""
-    return set(db.session.scalars(select(ServiceRecord.unit_id).join(
-        VoucherClaimLine, VoucherClaimLine.service_record_id == ServiceRecord.id).where(
-        VoucherClaimLine.claim_id == claim.id)))
-
-
-def has_conflict(actor, claim: VoucherClaim) -> bool:
-    return actor.organization_id == claim.organization_id or actor.organization_id in provider_ids(claim)
-
-
-APPROVAL_ACTIONS = ("voucher.claim_first_approval", "voucher.claim_approved")
-
-
-def approved_by(actor, claim: VoucherClaim) -> bool:
-    """Whether the actor's account gave one of the claim's approvals, whatever its roles are now: the approvals the
-    claim holds, and those a return discarded (kept in the audit log)."""
-    if db.session.scalar(select(VoucherApproval.id).where(
-            VoucherApproval.claim_id == claim.id, VoucherApproval.auditor_id == actor.id).limit(1)) is not None:
-        return True
-    return db.session.scalar(select(AuditEntry.seq).where(
-        AuditEntry.actor_id == actor.id, AuditEntry.object_type == "voucher_claim",
-        AuditEntry.object_id == str(claim.id), AuditEntry.action.in_(APPROVAL_ACTIONS)).limit(1)) is not None
-
-
-def _auditor(actor, claim: VoucherClaim) -> None:
-    if not (is_commission(actor) and actor.has_role(Role.commission_auditor)):
-        raise PermissionDenied(_("Only commission auditors decide voucher claims."))
-    if has_conflict(actor, claim):
-        raise PermissionDenied(_("You belong to the claimant or to a provider of this claim and may not decide it."),
-                               code="conflict_of_interest")
-
-
-def _state(claim: VoucherClaim, *allowed: str) -> None:
-    if claim.status not in allowed:
+def target_of(step: str, claim: VoucherClaim) -> ClaimStatus:
+    """The state `step` leads the claim to, or InvalidState when the step cannot start from its present state."""
+    transition = TRANSITIONS[step]
+    if claim.status not in transition.sources:
         raise InvalidState(_("Not possible while the claim is %(status)s.", status=claim.status))
+    return transition.target
 
 
 def _reason(reason: str | None) -> str:
@@ -97,7 +69,7 @@ def _reason(reason: str | None) -> str:
 
 
 def in_notice(claim: VoucherClaim) -> bool:
-    return claim.status == "approved" and claim.notice_until is not None and now_utc() < claim.notice_until
+    return claim.status == ClaimStatus.approved and claim.notice_until is not None and now_utc() < claim.notice_until
 
 
 # ---------------------------------------------------------------- audit and reservation
@@ -121,9 +93,8 @@ def release_records(claim: VoucherClaim) -> int:
 
 def review(*, actor, claim: VoucherClaim) -> VoucherClaim:
     """An auditor takes the claim."""
-    _auditor(actor, claim)
-    _state(claim, "submitted")
-    before, claim.status = claim.status, "under_review"
+    access.require_deciding_auditor(actor, claim)
+    before, claim.status = claim.status, target_of("review", claim)
     claim.reviewer_id, claim.reviewed_at = actor.id, now_utc()
     from . import fraud_signals
 
@@ -134,10 +105,10 @@ def review(*, actor, claim: VoucherClaim) -> VoucherClaim:
 
 def approve(*, actor, claim: VoucherClaim) -> VoucherClaim:
     """Approve; above the threshold the first approval is only recorded and a different auditor must follow."""
-    _auditor(actor, claim)
+    access.require_deciding_auditor(actor, claim)
     lock_year(claim.year)  # serialises with every submission of the year, so the reservation cannot move meanwhile
     db.session.refresh(claim)
-    _state(claim, "under_review")
+    approved = target_of("approve", claim)
     approvals = list(db.session.scalars(select(VoucherApproval).where(VoucherApproval.claim_id == claim.id)))
     if any(a.auditor_id == actor.id for a in approvals):
         raise Conflict(_("You already approved this claim: a different auditor must approve it too."),
@@ -149,7 +120,7 @@ def approve(*, actor, claim: VoucherClaim) -> VoucherClaim:
         _record("first_approval", actor, claim, before, approvals=len(approvals) + 1, needed=needed)
         return claim
     now = now_utc()
-    claim.status, claim.decided_at, claim.decided_by_id = "approved", now, actor.id
+    claim.status, claim.decided_at, claim.decided_by_id = approved, now, actor.id
     # From the approval's whole second, as both are shown: the period is exactly the days the notice states.
     claim.notice_until = now.replace(microsecond=0) + timedelta(days=setting("VOUCHER_NOTICE_DAYS"))
     _record("approved", actor, claim, before, approvals=len(approvals) + 1, needed=needed,
@@ -159,14 +130,11 @@ def approve(*, actor, claim: VoucherClaim) -> VoucherClaim:
 
 def reject(*, actor, claim: VoucherClaim, reason: str | None) -> VoucherClaim:
     """Refuse the claim; during the public notice an auditor may still reject it after an objection."""
-    _auditor(actor, claim)
+    access.require_deciding_auditor(actor, claim)
     text = _reason(reason)
-    if claim.status == "approved":
-        if not in_notice(claim):
-            raise InvalidState(_("The public notice has ended: the claim can no longer be rejected."))
-    else:
-        _state(claim, "submitted", "under_review", "returned")
-    before, claim.status, claim.reason = claim.status, "rejected", text
+    if claim.status == ClaimStatus.approved and not in_notice(claim):
+        raise InvalidState(_("The public notice has ended: the claim can no longer be rejected."))
+    before, claim.status, claim.reason = claim.status, target_of("reject", claim), text
     claim.decided_at, claim.decided_by_id = now_utc(), actor.id
     released = release_records(claim)
     _record("rejected", actor, claim, before, reason=text, released_records=released)
@@ -175,10 +143,9 @@ def reject(*, actor, claim: VoucherClaim, reason: str | None) -> VoucherClaim:
 
 def return_claim(*, actor, claim: VoucherClaim, reason: str | None) -> VoucherClaim:
     """Send the claim back for more information; it keeps its reservation for the configured days."""
-    _auditor(actor, claim)
+    access.require_deciding_auditor(actor, claim)
     text = _reason(reason)
-    _state(claim, "submitted", "under_review")
-    before, claim.status, claim.reason, claim.returned_at = claim.status, "returned", text, now_utc()
+    before, claim.status, claim.reason, claim.returned_at = claim.status, target_of("return", claim), text, now_utc()
     db.session.execute(delete(VoucherApproval).where(VoucherApproval.claim_id == claim.id))
     _record("returned", actor, claim, before, reason=text,
             keep_until=(claim.returned_at + timedelta(days=setting("VOUCHER_RETURNED_KEEP_DAYS"))).isoformat())
@@ -187,10 +154,9 @@ def return_claim(*, actor, claim: VoucherClaim, reason: str | None) -> VoucherCl
 
 def withdraw(*, actor, claim: VoucherClaim, reason: str | None = None, automatic: bool = False) -> VoucherClaim:
     """The claimant withdraws before approval (or the job does, for a claim returned too long ago)."""
-    if not automatic and not (actor.organization_id == claim.organization_id and actor.has_role(Role.sme_user)):
-        raise PermissionDenied(_("Only the claiming enterprise's users withdraw a claim."))
-    _state(claim, *BEFORE_APPROVAL)
-    before, claim.status = claim.status, "withdrawn"
+    if not automatic:
+        access.require_withdrawer(actor, claim)
+    before, claim.status = claim.status, target_of("withdraw", claim)
     if reason:
         claim.reason = reason
     released = release_records(claim)
@@ -200,19 +166,15 @@ def withdraw(*, actor, claim: VoucherClaim, reason: str | None = None, automatic
 
 def pay(*, actor, claim: VoucherClaim, paid_on: date, payment_ref: str) -> VoucherClaim:
     """A commission officer records the payment, never before the public notice ends."""
-    if not (is_commission(actor) and actor.has_role(Role.commission_officer)):
-        raise PermissionDenied(_("Only commission officers record payouts."))
-    if approved_by(actor, claim):
-        raise PermissionDenied(_("You approved this claim: a different officer must record its payout."),
-                               code="conflict_of_interest")
+    access.require_paying_officer(actor, claim)
     ref = (payment_ref or "").strip()
     if not ref or len(ref) > 100:
         raise ValidationFailed(_("Give the payment reference (at most 100 characters)."),
                                fields={"payment_ref": _("required, at most 100 characters")})
-    _state(claim, "approved")
+    paid = target_of("pay", claim)
     if claim.notice_until is None or now_utc() < claim.notice_until:
         raise Conflict(_("The public notice has not ended yet."), code="notice_not_ended")
     before = claim.status
-    claim.status, claim.paid_on, claim.payment_ref, claim.paid_by_id = "paid", paid_on, ref, actor.id
+    claim.status, claim.paid_on, claim.payment_ref, claim.paid_by_id = paid, paid_on, ref, actor.id
     _record("paid", actor, claim, before, paid_on=paid_on.isoformat(), payment_ref=ref)
     return claim

@@ -5,7 +5,7 @@ the total (and one forgotten path making it drift), the session's flush computes
 attribute history and applies it as one atomic UPDATE per year, in the same transaction.
 """
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -48,14 +48,12 @@ def _changes(session: Session) -> dict[int, int]:
     return {year: d for year, d in delta.items() if d}
 
 
-@event.listens_for(Session, "before_flush")
-def _remember(session: Session, _context, _instances) -> None:
+def remember_changes(session: Session, _context, _instances) -> None:
     # History is complete before the flush; the rows are written after it, in the same transaction.
     session.info["voucher_year_deltas"] = _changes(session)
 
 
-@event.listens_for(Session, "after_flush")
-def _apply(session: Session, _context) -> None:
+def apply_changes(session: Session, _context) -> None:
     deltas = session.info.pop("voucher_year_deltas", None)
     if not deltas:
         return

@@ -15,7 +15,7 @@ from ..core import spreadsheet
 from ..core.clock import now_utc
 from ..core.errors import DomainError
 from ..db import db, id_from_text
-from ..vouchers import exports, fraud_signals, policies, workflow
+from ..vouchers import access, exports, fraud_signals, policies, workflow
 from ..vouchers.forms import POLICY_FIELDS, VOUCHER_MODES, PayForm, PolicyForm, ReasonForm
 from ..vouchers.models import VoucherClaim, VoucherClaimSignal, VoucherPolicy
 from .helpers import show_error
@@ -55,7 +55,7 @@ def queue():
     status = status if status in CLAIM_STATUS_LABELS else None
     signal = request.args.get("signal") or None
     signal = signal if signal in fraud_signals.SIGNAL_LABELS else None
-    stmt = select(VoucherClaim).where(VoucherClaim.status != "draft")
+    stmt = access.visible_claims(me()).where(VoucherClaim.status != "draft")
     if status:
         stmt = stmt.where(VoucherClaim.status == status)
     if signal:
@@ -139,7 +139,7 @@ def policy_list():
     rows = list(db.session.scalars(select(VoucherPolicy).order_by(VoucherPolicy.year.desc(),
                                                                   VoucherPolicy.version.desc()).limit(200)))
     newest = {p.year: p.id for p in sorted(rows, key=lambda p: p.version)}
-    officer = is_commission(current_user) and current_user.has_role(Role.commission_officer)
+    officer = access.is_officer(current_user)
     return render_template("vouchers/policies.html", rows=rows, newest=newest, officer=officer,
                            split=policies.split)
 
@@ -211,7 +211,7 @@ def export_file(report: str, fmt: str):
     year = request.args.get("year", type=int)
     if year is not None and not 2000 <= year <= 2100:
         abort(404)
-    built = exports.build(report, year)
+    built = exports.build(report, year, me())
     suffix = f"-{year}" if year else ""
     if fmt == "csv":
         return send_file(io.BytesIO(exports.to_csv(built)), mimetype=spreadsheet.CSV_MIMETYPE,

@@ -19,7 +19,7 @@ from ..core.money import format_fen
 from ..db import db
 from ..files.models import StoredFile
 from ..ledger.models import ServiceRecord
-from ..vouchers import claims, eligibility, fraud_signals, notices, policies, workflow
+from ..vouchers import access, claims, eligibility, fraud_signals, notices, policies, workflow
 from ..vouchers.forms import ClaimForm, EvidenceForm, LinesForm, PayForm, ReasonForm, SubmitForm
 from ..vouchers.models import CLAIM_STATES, VoucherApproval, VoucherClaim, VoucherEvidence, VoucherPolicy
 from .helpers import show_error
@@ -55,7 +55,7 @@ def me():
 
 def load(claim_id: int) -> VoucherClaim:
     claim = db.session.get(VoucherClaim, claim_id)
-    if claim is None or not workflow.may_read(me(), claim):
+    if claim is None or not access.may_read(me(), claim):
         abort(404)
     return claim
 
@@ -82,7 +82,7 @@ def record_choices(org_id: int, keep: list[int] = ()) -> list[tuple[int, str]]:
 
 
 def is_claimant(claim: VoucherClaim) -> bool:
-    return current_user.organization_id == claim.organization_id and current_user.has_role(Role.sme_user)
+    return access.is_claimant(me(), claim)
 
 
 def render_detail(claim: VoucherClaim, status: int = 200, **forms):
@@ -98,14 +98,12 @@ def render_detail(claim: VoucherClaim, status: int = 200, **forms):
         "vouchers/detail.html", claim=claim, trace=json.loads(claim.trace or "{}"),
         evidence=list(db.session.scalars(select(VoucherEvidence).where(VoucherEvidence.claim_id == claim.id)
                                          .order_by(VoucherEvidence.id))),
-        signals=fraud_signals.signals_of(claim.id) if is_commission(actor) else None,
+        signals=fraud_signals.signals_of(claim.id) if access.sees_signals(actor) else None,
         clawback=json.loads(claim.clawback_trace) if claim.clawback_trace else None,
         approvals=approvals, claimant=is_claimant(claim), in_notice=workflow.in_notice(claim),
-        auditor=is_commission(actor) and actor.has_role(Role.commission_auditor),
-        officer=is_commission(actor) and actor.has_role(Role.commission_officer),
-        conflict=is_commission(actor) and workflow.has_conflict(actor, claim),
-        approver_pays=is_commission(actor) and actor.has_role(Role.commission_officer)
-        and claim.status == "approved" and workflow.approved_by(actor, claim),
+        auditor=access.is_auditor(actor), officer=access.is_officer(actor),
+        conflict=is_commission(actor) and access.has_conflict(actor, claim),
+        approver_pays=access.is_officer(actor) and claim.status == "approved" and access.approved_by(actor, claim),
         notice_ended=claim.status == "approved" and not workflow.in_notice(claim),
         threshold=workflow.setting("VOUCHER_TWO_AUDITOR_THRESHOLD_FEN"),
         lines_form=lines_form, evidence_form=forms.get("evidence_form") or EvidenceForm(prefix="evidence"),
@@ -136,9 +134,8 @@ def act(claim: VoucherClaim, handler, message: str, form=None, form_name: str | 
 def index():
     if is_commission(current_user):
         return redirect(url_for("voucher_audit.queue"))
-    org_id = current_user.organization_id
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
-    stmt = select(VoucherClaim).where(VoucherClaim.organization_id == org_id)
+    stmt = access.visible_claims(me())
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(VoucherClaim.id.desc()).limit(PER_PAGE)
                                    .offset((page - 1) * PER_PAGE)))
