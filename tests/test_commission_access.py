@@ -9,8 +9,8 @@ import pytest
 from flask_login import AnonymousUserMixin
 
 from instrument_share.accounts import organizations
+from instrument_share.accounts.access import is_commission
 from instrument_share.accounts.models import Organization, User
-from instrument_share.accounts.policy import is_commission
 from instrument_share.core.errors import PermissionDenied
 from instrument_share.db import db
 from instrument_share.reporting import generation

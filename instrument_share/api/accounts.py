@@ -4,7 +4,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts import auth, organizations, policy, tokens, users
+from ..accounts import access, auth, organizations, tokens, users
 from ..accounts.models import Invitation, Organization, User
 from ..accounts.roles import OrgStatus, Role
 from ..core.clock import local_iso
@@ -89,7 +89,7 @@ def me():
 
 def _visible_org(org_id: int, viewer) -> Organization:
     org = db.session.get(Organization, org_id)
-    if org is None or not policy.can_see_org(viewer, org):
+    if org is None or not access.can_see_org(viewer, org):
         raise NotFound(_("No such organisation."))
     return org
 
@@ -116,7 +116,7 @@ def create_organization():
 def list_organizations():
     viewer = current_api_user()
     stmt = select(Organization).order_by(Organization.id)
-    sees_all = viewer is not None and (viewer.has_role(Role.system_admin) or policy.is_commission(viewer))
+    sees_all = viewer is not None and (viewer.has_role(Role.system_admin) or access.is_commission(viewer))
     status = request.args.get("status")
     if not sees_all:
         stmt = stmt.where(Organization.status == OrgStatus.verified)
@@ -186,7 +186,7 @@ def add_relation(org_id: int):
 def list_relations(org_id: int):
     viewer = require_user()
     org = _visible_org(org_id, viewer)
-    if not policy.can_read_org_private(viewer, org):
+    if not access.can_read_org_private(viewer, org):
         raise PermissionDenied(_("Relations are visible to the organisation and the commission only."))
     return jsonify(paginate(organizations.relations_query(org), relation_json, db.session))
 
@@ -206,7 +206,7 @@ def create_invitation(org_id: int):
 def list_invitations(org_id: int):
     actor = require_user()
     org = _visible_org(org_id, actor)
-    if not policy.can_manage_users_of(actor, org):
+    if not access.can_manage_users_of(actor, org):
         raise PermissionDenied(_("Only the organisation's manager sees invitations."))
     stmt = select(Invitation).where(Invitation.organization_id == org.id).order_by(Invitation.id.desc())
     return jsonify(paginate(stmt, invitation_json, db.session))
@@ -242,7 +242,7 @@ def list_users():
 
 def _visible_user(user_id: int, viewer) -> User:
     user = db.session.get(User, user_id)
-    if user is None or not policy.can_see_user(viewer, user):
+    if user is None or not access.can_see_user(viewer, user):
         raise NotFound(_("No such user."))
     return user
 

@@ -1,6 +1,6 @@
 """JSON shapes of accounts objects; a field the caller may not see is absent, not null."""
 
-from ..accounts import policy
+from ..accounts import access as policy
 from ..accounts.models import Invitation, Organization, OrgRelation, User
 from ..core.clock import local_iso
 

@@ -5,7 +5,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts import policy as org_policy
+from ..accounts import access as org_policy
 from ..accounts.models import Organization
 from ..accounts.roles import Role
 from ..core.clock import local_today

@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 from ..accounts.models import User
 from ..accounts.roles import OrgStatus
 from ..audit import chain as audit
-from ..catalogue import policy
+from ..catalogue import access as policy
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import Viewer, viewer_for

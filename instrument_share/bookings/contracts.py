@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import chain as audit
-from ..catalogue import policy
+from ..catalogue import access as policy
 from ..core.clock import local_today, now_utc
 from ..core.errors import PermissionDenied, ValidationFailed
 from ..db import db

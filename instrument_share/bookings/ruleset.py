@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import chain as audit
-from ..catalogue import policy
+from ..catalogue import access as policy
 from ..catalogue.models import Instrument
 from ..core.clock import local_iso
 from ..core.errors import NotFound, PermissionDenied, ValidationFailed

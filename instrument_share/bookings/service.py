@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts.roles import OrgStatus, Role
 from ..audit import chain as audit
-from ..catalogue import policy
+from ..catalogue import access as policy
 from ..catalogue.fields import ServiceMode, Status
 from ..catalogue.listings import is_expired
 from ..catalogue.models import Clearance, Instrument

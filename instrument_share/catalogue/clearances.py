@@ -3,8 +3,8 @@
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..accounts.access import can_see_org
 from ..accounts.models import Organization
-from ..accounts.policy import can_see_org
 from ..accounts.roles import OrgKind, OrgStatus, Role
 from ..audit import chain as audit
 from ..core.clock import local_today

@@ -19,7 +19,7 @@ from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFa
 from ..db import db
 from ..mail import outbox
 from ..mail.links import external_url
-from . import listing_periods, policy, search
+from . import access, listing_periods, search
 from .fields import RESTRICTABLE, Status, Visibility
 from .listings import _apply, _clean, _log, is_expired, require_operator
 from .models import Instrument, InstrumentRevision
@@ -101,7 +101,7 @@ def _drafters(instrument: Instrument, revision: InstrumentRevision | None) -> se
 def review(*, actor, instrument: Instrument, passed: bool, field_visibility: dict | None, comment: str) -> Instrument:
     """The owning unit's confidentiality reviewer, who did not draft what is reviewed, passes or fails it."""
     _require_defence(instrument)
-    if not policy.is_unit_reviewer(actor, instrument):
+    if not access.is_unit_reviewer(actor, instrument):
         raise PermissionDenied(_("Only a defence approver of the owning unit reviews its listings."))
     revision = instrument.pending_revision
     subject = revision if revision is not None else instrument
@@ -151,7 +151,7 @@ def _validity(valid_until) -> date:
 def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None) -> Instrument:
     """The superior authority approves a reviewed listing or revision, or renews an expired approval."""
     _require_defence(instrument)
-    if not policy.is_superior_approver(actor, instrument):
+    if not access.is_superior_approver(actor, instrument):
         raise PermissionDenied(_("Only a defence approver of the superior authority approves."))
     approval_no = (approval_no or "").strip()
     if not approval_no or len(approval_no) > 100:
@@ -188,7 +188,7 @@ def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None
 
 def revoke(*, actor, instrument: Instrument, reason: str) -> Instrument:
     _require_defence(instrument)
-    if not policy.is_approver(actor, instrument):
+    if not access.is_approver(actor, instrument):
         raise PermissionDenied(_("Only the listing's defence approvers revoke it."))
     if instrument.status in (Status.revoked, Status.retired, Status.draft):
         raise InvalidState(_("There is no approval to revoke."))

@@ -16,7 +16,7 @@ from ..core.errors import NotFound
 from ..db import db
 from ..files.models import StoredFile
 from ..files.store import store
-from . import importer, policy
+from . import access, importer
 from .import_bounds import Size
 from .models import ImportJob
 
@@ -52,7 +52,7 @@ def store_and_queue_check(actor, unit: Organization, data: bytes, filename: str)
 def visible_job(user, job_id: int) -> ImportJob:
     """The job if the person may see it; otherwise 404, so another unit's jobs are not even revealed."""
     job = db.session.get(ImportJob, job_id)
-    if job is None or not policy.may_see_import_job(user, job):
+    if job is None or not access.may_see_import_job(user, job):
         raise NotFound(_("No such import job."))
     return job
 

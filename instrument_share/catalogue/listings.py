@@ -9,7 +9,7 @@ from ..audit import chain as audit
 from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
-from . import listing_periods, policy, search
+from . import access, listing_periods, search
 from .fields import Status
 from .models import Instrument, InstrumentRevision
 from .signals import instrument_unavailable
@@ -40,13 +40,13 @@ def get_visible(instrument_id: int, viewer: Viewer) -> Instrument:
 
 
 def require_operator(actor, instrument: Instrument) -> None:
-    if not policy.is_operator_of(actor, instrument.owner_id):
+    if not access.is_operator_of(actor, instrument.owner_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators do this."))
 
 
 def create_instrument(*, actor, values: dict, owner_id: int | None = None) -> Instrument:
     owner_id = actor.organization_id if owner_id is None else owner_id
-    if not policy.is_operator_of(actor, owner_id):
+    if not access.is_operator_of(actor, owner_id):
         raise PermissionDenied(_("Only an instrument operator of a verified unit lists its own instruments."))
     cleaned = _clean(values, partial=False)
     instrument = Instrument(owner=db.session.get(Organization, owner_id), status=Status.draft.value,

@@ -11,7 +11,7 @@ from ..accounts.roles import OrgStatus, Role
 from ..audit import chain as audit
 from ..core.errors import NotFound, PermissionDenied, ValidationFailed
 from ..db import db
-from . import policy
+from . import access
 from .models import Instrument, Resource
 from .visibility import Viewer, can_see, viewer_level, visible_fields
 
@@ -38,7 +38,7 @@ TEXT_FIELDS = {"name_zh": 200, "name_en": 200, "level": 32, "fields_of_work": 50
 
 
 def can_edit(actor, organization_id: int) -> bool:
-    return policy.is_operator_of(actor, organization_id) or (
+    return access.is_operator_of(actor, organization_id) or (
         actor is not None and getattr(actor, "is_authenticated", False) and actor.has_role(Role.system_admin))
 
 

@@ -19,7 +19,7 @@ from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..core.money import format_fen
 from ..db import db
-from . import policy
+from . import access
 from .models import DIRECTIONS, ENTRY_KINDS, AdjustmentRequest, RevenueEntry, ServiceRecord
 from .signals import entry_appended
 
@@ -203,7 +203,7 @@ def append_entry(*, actor, record: ServiceRecord, kind: str, amount_fen: int, en
                  direction: str | None = None, invoice_no: str | None = None, payment_ref: str | None = None,
                  reason: str | None = None, corrects_id: int | None = None) -> RevenueEntry | AdjustmentRequest:
     """Append an entry to the record's ledger; an adjustment above the threshold becomes a request instead."""
-    if not policy.may_write(actor, record.unit_id):
+    if not access.may_write(actor, record.unit_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators enter revenue."))
     invoice_no, payment_ref = _clean_text("invoice_no", invoice_no), _clean_text("payment_ref", payment_ref)
     reason = _clean_text("reason", reason)
@@ -240,7 +240,7 @@ def append_entry(*, actor, record: ServiceRecord, kind: str, amount_fen: int, en
 
 
 def _decidable(actor, request: AdjustmentRequest) -> None:
-    if not policy.may_write(actor, request.unit_id):
+    if not access.may_write(actor, request.unit_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators decide adjustment requests."))
     db.session.refresh(request, with_for_update=True)
     if request.status != "pending_approval":

@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ..accounts.access import is_commission
 from ..accounts.models import Organization
-from ..accounts.policy import is_commission
 from ..accounts.roles import OrgKind, Role
 from ..audit import chain as audit
 from ..catalogue import listing_periods

@@ -9,7 +9,7 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts.policy import is_commission
+from ..accounts.access import is_commission
 from ..accounts.roles import Role
 from ..audit import chain as audit
 from ..catalogue.fields import ServiceMode

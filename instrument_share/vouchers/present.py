@@ -4,7 +4,7 @@ import json
 
 from sqlalchemy import select
 
-from ..accounts.policy import is_commission
+from ..accounts.access import is_commission
 from ..core.clock import local_iso
 from ..db import db
 from .compute import format_e4

@@ -12,7 +12,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
-from ..accounts.policy import is_commission
+from ..accounts.access import is_commission
 from ..accounts.roles import Role
 from ..audit import chain as audit
 from ..audit.models import AuditEntry

@@ -8,7 +8,7 @@ from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from ..accounts.policy import is_commission
+from ..accounts.access import is_commission
 from ..accounts.roles import KIND_LABELS, RELATION_LABELS, ROLE_LABELS, STATUS_LABELS
 from ..core.money import format_fen
 from ..db import MAX_ID

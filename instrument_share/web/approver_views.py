@@ -13,7 +13,8 @@ from sqlalchemy import Select, or_, select
 
 from ..accounts.models import Organization
 from ..accounts.roles import OrgKind, Role
-from ..catalogue import defence, listings, policy
+from ..catalogue import access as policy
+from ..catalogue import defence, listings
 from ..catalogue.fields import Status
 from ..catalogue.forms import ApproveForm, ReasonRequiredForm, ReviewForm
 from ..catalogue.models import Instrument, InstrumentRevision

@@ -12,7 +12,8 @@ from ..accounts.forms import PlainForm
 from ..bookings import contracts, ruleset
 from ..bookings.forms import BlackoutForm, ContractTemplateForm, RulesForm, rules_form_data
 from ..bookings.week import tz
-from ..catalogue import listings, policy
+from ..catalogue import access as policy
+from ..catalogue import listings
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for

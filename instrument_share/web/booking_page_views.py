@@ -17,7 +17,8 @@ from ..bookings.availability import may_see_schedule
 from ..bookings.forms import SampleOrderForm, TimeBookingForm, check_mode, new_nonce, place_refusal
 from ..bookings.ruleset import load_rules
 from ..bookings.week import STATE_LABELS, WEEKDAYS, build_week, monday_of, opening_by_weekday, tz, upcoming_blackouts
-from ..catalogue import listings, policy
+from ..catalogue import access as policy
+from ..catalogue import listings
 from ..catalogue.fields import Status
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json

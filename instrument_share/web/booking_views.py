@@ -15,7 +15,7 @@ from ..bookings.forms import CancelForm, ReasonForm
 from ..bookings.labels import BOOKING_STATUS_LABELS
 from ..bookings.models import CANCELLABLE, Booking
 from ..bookings.ruleset import load_rules
-from ..catalogue import policy
+from ..catalogue import access as policy
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
 from ..core.clock import now_utc

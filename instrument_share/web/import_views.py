@@ -14,7 +14,8 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, HiddenField, SubmitField
 from wtforms.validators import DataRequired, Regexp
 
-from ..catalogue import import_jobs, importer, policy
+from ..catalogue import access as policy
+from ..catalogue import import_jobs, importer
 from ..catalogue.fields import FIELDS
 from ..core import spreadsheet
 from ..core.errors import DomainError

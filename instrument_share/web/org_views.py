@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..accounts import organizations, policy, users
+from ..accounts import access, organizations, users
 from ..accounts.forms import GrantRoleForm, InviteForm, OrgProfileForm, PlainForm
 from ..accounts.models import Invitation, Organization
 from ..accounts.roles import BUSINESS_ROLES_BY_KIND, ROLE_LABELS, Role
@@ -33,7 +33,7 @@ def _render(org: Organization, status: int = 200, **forms):
         "total_assets_yuan": _yuan(org.sme_total_assets_fen), "tech_sme_no": org.tech_sme_no})
     invitations = db.session.scalars(select(Invitation).where(
         Invitation.organization_id == org.id, Invitation.accepted_at.is_(None)).order_by(Invitation.id.desc())).all()
-    return render_template("org/organization.html", org=org, me=me, can_manage=policy.is_manager_of(me, org),
+    return render_template("org/organization.html", org=org, me=me, can_manage=access.is_manager_of(me, org),
                            invite_form=invite_form, grant_form=grant_form, profile_form=profile_form,
                            plain_form=PlainForm(), invitations=invitations,
                            relations=organizations.relations_of(org)), status
@@ -166,6 +166,6 @@ def toggle(user_id: int, action: str):
 def public(org_id: int):
     org = db.session.get(Organization, org_id)
     viewer = current_user if current_user.is_authenticated else None
-    if org is None or not policy.can_see_org(viewer, org):
+    if org is None or not access.can_see_org(viewer, org):
         abort(404)
-    return render_template("org/public.html", org=org, private=policy.can_read_org_private(viewer, org))
+    return render_template("org/public.html", org=org, private=access.can_read_org_private(viewer, org))

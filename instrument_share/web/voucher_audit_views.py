@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from ..accounts.policy import is_commission
+from ..accounts.access import is_commission
 from ..accounts.roles import COMMISSION_ROLES, Role
 from ..catalogue.fields import SERVICE_MODE_LABELS
 from ..core import spreadsheet
