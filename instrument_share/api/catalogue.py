@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts.roles import OrgKind
-from ..catalogue import clearances, defence, listings, resources
+from ..catalogue import access, clearances, defence, listings, resources
 from ..catalogue.fields import ServiceMode
 from ..catalogue.models import Instrument, InstrumentCategory
 from ..catalogue.present import instrument_json
@@ -70,7 +70,7 @@ def list_instruments():
            auth="optional")
 def get_instrument(instrument_id: int):
     viewer = viewer_for(current_api_user())
-    return jsonify(instrument_json(listings.get_visible(instrument_id, viewer), viewer))
+    return jsonify(instrument_json(access.get_visible_instrument(instrument_id, viewer), viewer))
 
 
 @operation("/instruments", "POST", "List a new instrument as a draft (provider_operator)", tag="instruments",
@@ -86,7 +86,7 @@ def create_instrument():
 
 
 def _actionable(instrument_id: int, actor) -> Instrument:
-    return listings.get_visible(instrument_id, viewer_for(actor))
+    return access.get_visible_instrument(instrument_id, viewer_for(actor))
 
 
 @operation("/instruments/<int:instrument_id>", "PATCH", "Change an instrument (a pending revision once a defence "
@@ -193,7 +193,7 @@ def list_resources():
 @operation("/resources/<int:resource_id>", "GET", "Read a resource", tag="resources", auth="optional")
 def get_resource(resource_id: int):
     actor = current_api_user()
-    return jsonify(resource_json(resources.get_visible(resource_id, actor), viewer_for(actor)))
+    return jsonify(resource_json(access.get_visible_resource(resource_id, actor), viewer_for(actor)))
 
 
 @operation("/resources", "POST", "List a resource of the caller's unit", tag="resources", body=schemas.ResourceIn,
@@ -212,7 +212,7 @@ def patch_resource(resource_id: int):
     actor = require_user()
     values = parse_body(schemas.ResourcePatch).model_dump(exclude_unset=True)
     with db.transaction():
-        resource = resources.get_visible(resource_id, actor)
+        resource = access.get_visible_resource(resource_id, actor)
         if resource is None:
             raise NotFound(_("No such resource."))
         resources.update(actor=actor, resource=resource, values=values)

@@ -13,8 +13,7 @@ from sqlalchemy import false, select
 from ..accounts.access import is_commission, signed_in
 from ..accounts.models import Organization
 from ..accounts.roles import OrgStatus, Role
-from ..catalogue import listings
-from ..catalogue.access import is_operator_of
+from ..catalogue.access import get_visible_instrument, is_operator_of
 from ..catalogue.visibility import viewer_for
 from ..core.errors import NotAuthenticated, NotFound, PermissionDenied
 from ..db import db
@@ -58,7 +57,7 @@ def check_scope(actor, scope: Scope) -> None:
     """Raise unless `actor` may read the figures of `scope`; an unknown or invisible object is 404."""
     unit_refused = _("Only the unit's instrument operators and the commission read these statistics.")
     if scope.instrument_id is not None:
-        instrument = listings.get_visible(scope.instrument_id, viewer_for(actor))
+        instrument = get_visible_instrument(scope.instrument_id, viewer_for(actor))
         if not may_read_unit(actor, instrument.owner_id):
             _refuse(actor, unit_refused)
     if scope.unit_id is not None:

@@ -5,7 +5,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..api.catalogue import search_params_from_args
-from ..catalogue import listings
+from ..catalogue import access
 from ..catalogue.fields import FIELDS, SERVICE_MODE_LABELS, STATUS_LABELS, VISIBILITY_LABELS
 from ..catalogue.models import InstrumentCategory
 from ..catalogue.present import instrument_json
@@ -44,7 +44,7 @@ def index():
 @bp.route("/instruments/<int:instrument_id>")
 def detail(instrument_id: int):
     viewer = _viewer()
-    instrument = listings.get_visible(instrument_id, viewer)
+    instrument = access.get_visible_instrument(instrument_id, viewer)
     data = instrument_json(instrument, viewer)
     return render_template("catalogue/detail.html", item=data, instrument=instrument, fields=FIELDS,
                            categories=categories(), modes=SERVICE_MODE_LABELS, status_labels=STATUS_LABELS,

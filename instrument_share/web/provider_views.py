@@ -57,8 +57,8 @@ def _require_unit_operator() -> int:
 
 
 def _own_instrument(instrument_id: int) -> Instrument:
-    instrument = listings.get_visible(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
-    listings.require_operator(me(), instrument)  # 403 when the viewer may see it but not manage it
+    instrument = access.get_visible_instrument(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
+    access.require_operator(me(), instrument)  # 403 when the viewer may see it but not manage it
     return instrument
 
 
