@@ -11,6 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     """Build the application; `config` overrides settings read from the environment (tests)."""
     from . import models  # noqa: F401  every table is registered before anything touches the metadata
+    from .api import register_api
     from .bookings import lifecycle  # noqa: F401  listens for instruments becoming unavailable
     from .cli import register_cli
     from .config import load_config
@@ -24,5 +25,6 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
     db.init_app(app)
     register_web(app)
+    register_api(app)
     register_cli(app)
     return app

@@ -63,7 +63,6 @@ def merge_args(args, **changes) -> dict:
 
 
 def register_web(app: Flask) -> None:
-    from ..api import api_bp
     from . import errors, security
     from .views import register_blueprints
 
@@ -93,8 +92,6 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(voucher_views.bp)
     app.register_blueprint(voucher_audit_views.bp)
-    app.register_blueprint(api_bp)
-    csrf.exempt(api_bp)  # the API accepts only bearer tokens, never the session cookie, so it has no CSRF surface
 
     tz = ZoneInfo(app.config["TIMEZONE"])
 
