@@ -23,13 +23,6 @@ CONFIRM_EMAIL_DAYS = 3
 INVITATION_DAYS = 7
 
 
-def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(_("No such user."))
-    return user
-
-
 def check_email(raw: str, field: str = "email") -> str:
     try:
         return validate_email((raw or "").strip(), check_deliverability=False).normalized
