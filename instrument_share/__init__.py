@@ -11,6 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict | None = None) -> Flask:
     """Build the application; `config` overrides settings read from the environment (tests)."""
     from . import models  # noqa: F401  every table is registered before anything touches the metadata
+    from .api import register_api
     from .bookings import lifecycle  # noqa: F401  listens for instruments becoming unavailable
     from .cli import register_cli
     from .config import load_config
@@ -26,5 +27,6 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     voucher_listeners.register()  # clawback on refunds, year totals, fraud signals at submission
     register_web(app)
+    register_api(app)
     register_cli(app)
     return app

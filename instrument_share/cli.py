@@ -198,8 +198,8 @@ def audit_verify(expect_head):
 @click.option("--from-seq", default=1, type=int)
 def audit_export(output, from_seq):
     """Write entries as JSON lines (with their hashes) for archiving; the chain itself is never changed."""
-    from .api.audit_log import entry_json
     from .audit.models import AuditEntry
+    from .audit.present import entry_json
 
     stmt = select(AuditEntry).where(AuditEntry.seq >= from_seq).order_by(AuditEntry.seq)
     count = 0

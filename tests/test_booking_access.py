@@ -42,7 +42,7 @@ def _set_status(org, status: OrgStatus) -> None:
 
 
 def test_the_operator_role_alone_opens_no_unit_bookings_in_the_api(client, factory, frozen_clock):
-    """Decision: "operator of this unit" is catalogue.policy.is_operator_of, as in the ledger's readable_clause —
+    """Decision: "operator of this unit" is catalogue.access.is_operator_of, as in the ledger's readable_clause —
     the provider_operator role inside an organisation that is not a verified provider does not widen the list."""
     s = civilian_setup(factory)
     booking = book(s.booker, s.instrument, "2026-12-02", "10:00", "11:00")

@@ -1,4 +1,4 @@
-"""Who acts for the science commission (accounts.policy.is_commission): a signed-in, enabled account holding a
+"""Who acts for the science commission (accounts.access.is_commission): a signed-in, enabled account holding a
 commission role in a *verified* organisation. The same roles inside an organisation still pending verification
 read nothing of other units' ledgers, reports, voucher claims or private organisation data, through the API or the
 pages, and may decide nothing."""
@@ -9,8 +9,8 @@ import pytest
 from flask_login import AnonymousUserMixin
 
 from instrument_share.accounts import organizations
+from instrument_share.accounts.access import is_commission
 from instrument_share.accounts.models import Organization, User
-from instrument_share.accounts.policy import is_commission
 from instrument_share.core.errors import PermissionDenied
 from instrument_share.db import db
 from instrument_share.reporting import generation

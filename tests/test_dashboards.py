@@ -6,7 +6,7 @@ from datetime import date
 from openpyxl import load_workbook
 
 from instrument_share.db import db
-from instrument_share.reporting import generation
+from instrument_share.reporting import access, generation
 
 from .catalogue_support import civilian_unit, defence_unit, publish_civilian, publish_defence
 from .factories import english, post_form, sign_in
@@ -70,7 +70,7 @@ def test_a_provider_operator_sees_the_units_dashboard_and_reports(client, factor
     response = post_form(client, "/reports/generate", {"scope": str(s.unit_a.org.id), "year": "2026",
                                                         "quarter": "4"}, page="/reports/")
     assert response.status_code == 302
-    reports = list(db.session.scalars(generation.readable(s.unit_a.operator)))
+    reports = list(db.session.scalars(access.readable_reports(s.unit_a.operator)))
     assert {r.format for r in reports} == {"csv", "xlsx"}
     xlsx = next(r for r in reports if r.format == "xlsx")
     download = client.get(f"/reports/{xlsx.id}/download")
@@ -110,7 +110,7 @@ def test_the_commission_sees_city_units_and_the_platform_report(client, factory,
     response = post_form(client, "/reports/generate", {"scope": "platform", "year": "2026", "quarter": "4"},
                          page="/reports/")
     assert response.status_code == 302
-    platform = [r for r in db.session.scalars(generation.readable(s.extra["auditor"])) if r.unit_id is None]
+    platform = [r for r in db.session.scalars(access.readable_reports(s.extra["auditor"])) if r.unit_id is None]
     assert len(platform) == 2
     assert client.get(f"/reports/{platform[0].id}/download").status_code == 200
     with db.transaction():

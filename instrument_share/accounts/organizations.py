@@ -12,7 +12,7 @@ from ..core import uscc as uscc_rules
 from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
-from . import policy, tokens
+from . import access, tokens
 from .models import Organization, OrgRelation, RoleGrant, User
 from .roles import OrgKind, OrgStatus, RelationKind, Role
 
@@ -210,7 +210,7 @@ def suspend_organization(*, actor, org: Organization, reason: str = "") -> Organ
 
 def update_organization(*, actor, org: Organization, changes: dict) -> Organization:
     """Apply allowed changes; a field the actor may not change is refused by name, nothing is half-written."""
-    allowed = policy.editable_org_fields(actor, org)
+    allowed = access.editable_org_fields(actor, org)
     refused = sorted(k for k in changes if k not in allowed)
     if refused:
         if not allowed:

@@ -14,20 +14,13 @@ from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from ..db import db
 from ..mail import outbox
-from . import auth, policy, secrets
+from . import access, auth, secrets
 from .models import AccountToken, Invitation, Organization, RoleGrant, User
 from .roles import ADMIN_ROLES, BUSINESS_ROLES_BY_KIND, OrgStatus, Role, role_set_problem
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 CONFIRM_EMAIL_DAYS = 3
 INVITATION_DAYS = 7
-
-
-def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(_("No such user."))
-    return user
 
 
 def check_email(raw: str, field: str = "email") -> str:
@@ -101,7 +94,7 @@ def _check_grant_allowed(actor, user: User, roles: set[Role]) -> None:
         raise PermissionDenied(_("Nobody grants or removes their own roles."), code="self_grant")
     if actor.has_role(Role.security_admin):
         return
-    if policy.is_manager_of(actor, user.organization):
+    if access.is_manager_of(actor, user.organization):
         admin_or_foreign = {r for r in roles if r in ADMIN_ROLES or r not in
                             BUSINESS_ROLES_BY_KIND[user.organization.org_kind]}
         if admin_or_foreign:
@@ -161,7 +154,7 @@ def remove_role(*, actor, user: User, role: Role) -> User:
 
 
 def set_disabled(*, actor, user: User, disabled: bool, reason: str = "") -> User:
-    if not actor.has_role(Role.system_admin) and not policy.is_manager_of(actor, user.organization):
+    if not actor.has_role(Role.system_admin) and not access.is_manager_of(actor, user.organization):
         raise PermissionDenied(_("Only the system administrator or the organisation's manager does this."))
     if actor.id == user.id:
         raise PermissionDenied(_("You cannot disable your own account."))
@@ -178,7 +171,7 @@ def set_disabled(*, actor, user: User, disabled: bool, reason: str = "") -> User
 
 def invite(*, actor, org: Organization, email: str, role: str) -> Invitation:
     """The manager invites a colleague by email to a business role allowed for the organisation's kind."""
-    if not policy.is_manager_of(actor, org):
+    if not access.is_manager_of(actor, org):
         raise PermissionDenied(_("Only the organisation's manager invites colleagues."))
     if org.status != OrgStatus.verified:
         raise InvalidState(_("The organisation is not verified."))

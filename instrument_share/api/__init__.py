@@ -15,4 +15,12 @@ from . import (  # noqa: F401
 )
 from .core import api_bp
 
-__all__ = ["api_bp"]
+__all__ = ["api_bp", "register_api"]
+
+
+def register_api(app) -> None:
+    """Mount the API; called by the app factory after the pages (whose CSRF protection it is exempt from)."""
+    from ..extensions import csrf
+
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API accepts only bearer tokens, never the session cookie, so it has no CSRF surface

@@ -4,11 +4,11 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts import auth, organizations, policy, tokens, users
+from ..accounts import access, auth, organizations, tokens, users
 from ..accounts.models import Invitation, Organization, User
 from ..accounts.roles import OrgStatus, Role
 from ..core.clock import local_iso
-from ..core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import NotAuthenticated, PermissionDenied, ValidationFailed
 from ..db import db
 from . import schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user
@@ -87,12 +87,6 @@ def me():
     return jsonify(body | {"user": user_json(user), "organization": organization_json(user.organization, user)})
 
 
-def _visible_org(org_id: int, viewer) -> Organization:
-    org = db.session.get(Organization, org_id)
-    if org is None or not policy.can_see_org(viewer, org):
-        raise NotFound(_("No such organisation."))
-    return org
-
 
 @operation("/organizations", "POST", "Register an organisation (self-registration of an enterprise without token)",
            tag="organizations", body=schemas.OrganizationCreate, auth="optional", status=201)
@@ -116,7 +110,7 @@ def create_organization():
 def list_organizations():
     viewer = current_api_user()
     stmt = select(Organization).order_by(Organization.id)
-    sees_all = viewer is not None and (viewer.has_role(Role.system_admin) or policy.is_commission(viewer))
+    sees_all = access.sees_every_org(viewer)
     status = request.args.get("status")
     if not sees_all:
         stmt = stmt.where(Organization.status == OrgStatus.verified)
@@ -137,7 +131,7 @@ def list_organizations():
 @operation("/organizations/<int:org_id>", "GET", "Read an organisation", tag="organizations", auth="optional")
 def get_organization(org_id: int):
     viewer = current_api_user()
-    return jsonify(organization_json(_visible_org(org_id, viewer), viewer))
+    return jsonify(organization_json(access.get_visible_org(viewer, org_id), viewer))
 
 
 @operation("/organizations/<int:org_id>", "PATCH", "Change an organisation", tag="organizations",
@@ -147,7 +141,7 @@ def patch_organization(org_id: int):
     body = parse_body(schemas.OrganizationPatch)
     changes = body.model_dump(exclude_unset=True)  # a partial "sme" object keeps the figures it leaves out
     with db.transaction():
-        org = _visible_org(org_id, actor)
+        org = access.get_visible_org(actor, org_id)
         organizations.update_organization(actor=actor, org=org, changes=changes)
     return jsonify(organization_json(org, actor))
 
@@ -185,8 +179,8 @@ def add_relation(org_id: int):
 @operation("/organizations/<int:org_id>/relations", "GET", "Relations of an organisation", tag="organizations")
 def list_relations(org_id: int):
     viewer = require_user()
-    org = _visible_org(org_id, viewer)
-    if not policy.can_read_org_private(viewer, org):
+    org = access.get_visible_org(viewer, org_id)
+    if not access.can_read_org_private(viewer, org):
         raise PermissionDenied(_("Relations are visible to the organisation and the commission only."))
     return jsonify(paginate(organizations.relations_query(org), relation_json, db.session))
 
@@ -197,7 +191,7 @@ def create_invitation(org_id: int):
     actor = require_user()
     body = parse_body(schemas.InvitationCreate)
     with db.transaction():
-        inv = users.invite(actor=actor, org=_visible_org(org_id, actor), email=body.email, role=body.role)
+        inv = users.invite(actor=actor, org=access.get_visible_org(actor, org_id), email=body.email, role=body.role)
     return jsonify(invitation_json(inv)), 201
 
 
@@ -205,8 +199,8 @@ def create_invitation(org_id: int):
            tag="organizations")
 def list_invitations(org_id: int):
     actor = require_user()
-    org = _visible_org(org_id, actor)
-    if not policy.can_manage_users_of(actor, org):
+    org = access.get_visible_org(actor, org_id)
+    if not access.can_manage_users_of(actor, org):
         raise PermissionDenied(_("Only the organisation's manager sees invitations."))
     stmt = select(Invitation).where(Invitation.organization_id == org.id).order_by(Invitation.id.desc())
     return jsonify(paginate(stmt, invitation_json, db.session))
@@ -230,26 +224,16 @@ def create_user():
            query=[("organization_id", "integer")])
 def list_users():
     actor = require_user()
-    stmt = select(User).order_by(User.id)
-    if not actor.has_role(Role.system_admin, Role.security_admin):
-        if not actor.is_org_manager:
-            raise PermissionDenied(_("Only administrators and organisation managers list users."))
-        stmt = stmt.where(User.organization_id == actor.organization_id)
-    elif org_id := query_int("organization_id"):
+    stmt = access.visible_users(actor).order_by(User.id)
+    if access.sees_every_user(actor) and (org_id := query_int("organization_id")):
         stmt = stmt.where(User.organization_id == org_id)
     return jsonify(paginate(stmt, user_json, db.session))
 
 
-def _visible_user(user_id: int, viewer) -> User:
-    user = db.session.get(User, user_id)
-    if user is None or not policy.can_see_user(viewer, user):
-        raise NotFound(_("No such user."))
-    return user
-
 
 @operation("/users/<int:user_id>", "GET", "Read a user", tag="users")
 def get_user(user_id: int):
-    return jsonify(user_json(_visible_user(user_id, require_user())))
+    return jsonify(user_json(access.get_visible_user(require_user(), user_id)))
 
 
 @operation("/users/<int:user_id>/roles", "POST", "Grant roles (security_admin; a manager for business roles)",
@@ -263,7 +247,7 @@ def grant_roles(user_id: int):
     actor = require_user()
     body = parse_body(schemas.RolesIn)
     with db.transaction():
-        user = _visible_user(user_id, actor)
+        user = access.get_visible_user(actor, user_id)
         users.grant_roles(actor=actor, user=user, roles=users.parse_roles(body.roles))
     return jsonify(user_json(user))
 
@@ -273,7 +257,7 @@ def grant_roles(user_id: int):
 def remove_role(user_id: int, role: str):
     actor = require_user()
     with db.transaction():
-        user = _visible_user(user_id, actor)
+        user = access.get_visible_user(actor, user_id)
         users.remove_role(actor=actor, user=user, role=next(iter(users.parse_roles([role]))))
     return jsonify(user_json(user))
 
@@ -284,7 +268,7 @@ def disable_user(user_id: int):
     actor = require_user()
     body = parse_body(schemas.ReasonIn, allow_empty=True)
     with db.transaction():
-        user = users.set_disabled(actor=actor, user=_visible_user(user_id, actor), disabled=True,
+        user = users.set_disabled(actor=actor, user=access.get_visible_user(actor, user_id), disabled=True,
                                   reason=body.reason or "")
     return jsonify(user_json(user))
 
@@ -293,5 +277,5 @@ def disable_user(user_id: int):
 def enable_user(user_id: int):
     actor = require_user()
     with db.transaction():
-        user = users.set_disabled(actor=actor, user=_visible_user(user_id, actor), disabled=False)
+        user = users.set_disabled(actor=actor, user=access.get_visible_user(actor, user_id), disabled=False)
     return jsonify(user_json(user))

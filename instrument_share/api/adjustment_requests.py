@@ -6,25 +6,17 @@ commission roles. A filter naming something the caller cannot read simply matche
 
 from flask import jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from ..core.errors import ValidationFailed
 from ..db import db
-from ..ledger import policy
-from ..ledger.models import AdjustmentRequest, ServiceRecord
+from ..ledger import access
+from ..ledger.models import AdjustmentRequest
 from ..ledger.present import request_json
 from .core import operation, paginate, query_int, require_user
 from .ledger import TAG
 
 STATUSES = ("pending_approval", "approved", "rejected")
 
-
-def visible_requests(actor):
-    """Adjustment requests `actor` may read, oldest first (the order a second operator works through them)."""
-    stmt = select(AdjustmentRequest).join(ServiceRecord, ServiceRecord.id == AdjustmentRequest.service_record_id)
-    if (clause := policy.readable_clause(actor, AdjustmentRequest.unit_id, ServiceRecord.organization_id)) is not None:
-        stmt = stmt.where(clause)
-    return stmt.order_by(AdjustmentRequest.created_at, AdjustmentRequest.id)
 
 
 @operation("/adjustment-requests", "GET", "Adjustment requests the caller may read, e.g. those of a unit waiting for "
@@ -33,7 +25,8 @@ def visible_requests(actor):
                   ("page", "integer"), ("per_page", "integer")])
 def list_requests():
     actor = require_user()
-    stmt = visible_requests(actor)
+    # oldest first: the order a second operator works through them
+    stmt = access.visible_requests(actor).order_by(AdjustmentRequest.created_at, AdjustmentRequest.id)
     status = request.args.get("status")
     if status not in (None, ""):
         if status not in STATUSES:

@@ -8,16 +8,9 @@ from pydantic import BaseModel
 
 from ..accounts.roles import Role
 from ..audit import anchors, chain, queries
-from ..core.clock import local_iso
+from ..audit.present import entry_json
 from ..core.errors import ValidationFailed
 from .core import operation, paginate, query_int, require_user
-
-
-def entry_json(e) -> dict:
-    return {"seq": e.seq, "at": local_iso(e.at), "actor_id": e.actor_id, "actor_name": e.actor_name,
-            "organization_id": e.organization_id, "action": e.action, "object_type": e.object_type,
-            "object_id": e.object_id, "outcome": e.outcome, "remote_addr": e.remote_addr,
-            "details": queries.details_of(e), "prev_hash": e.prev_hash, "hash": e.hash}
 
 
 def _time_arg(name: str) -> datetime | None:

@@ -4,18 +4,17 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts.roles import OrgKind
-from ..catalogue import clearances, defence, listings, resources
-from ..catalogue.fields import ServiceMode
+from ..catalogue import access, clearances, defence, listings, resources
 from ..catalogue.models import Instrument, InstrumentCategory
 from ..catalogue.present import instrument_json
-from ..catalogue.search import SearchParams, load_instruments, search
+from ..catalogue.search import load_instruments, search
+from ..catalogue.search_params import search_params_from_args
 from ..catalogue.visibility import viewer_for
 from ..core.clock import local_iso
-from ..core.errors import NotFound, ValidationFailed
+from ..core.errors import NotFound
 from ..db import db
 from . import catalogue_schemas as schemas
-from .core import current_api_user, operation, parse_body, query_int, require_user
+from .core import current_api_user, operation, parse_body, require_user
 
 SEARCH_QUERY = [("q", "string"), ("category_code", "string"), ("district", "string"), ("region", "string"),
                 ("owner_kind", "string"), ("service_mode", "string"), ("fee_max_fen", "integer"),
@@ -23,44 +22,11 @@ SEARCH_QUERY = [("q", "string"), ("category_code", "string"), ("district", "stri
                 ("per_page", "integer")]
 
 
-def _bool_arg(name: str) -> bool | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    if raw.lower() in ("1", "true", "yes"):
-        return True
-    if raw.lower() in ("0", "false", "no"):
-        return False
-    raise ValidationFailed(_("%(name)s must be true or false.", name=name), fields={name: _("true or false")})
-
-
-def _choice_arg(name: str, allowed) -> str | None:
-    raw = request.args.get(name) or None
-    if raw is not None and raw not in allowed:
-        raise ValidationFailed(_("Unknown value of %(name)s.", name=name), fields={name: ", ".join(allowed)})
-    return raw
-
-
-def search_params_from_args() -> SearchParams:
-    args = request.args
-    sort = args.get("sort") or "relevance"
-    if sort not in ("relevance", "newest", "name", "value", "fee"):
-        raise ValidationFailed(_("Unknown sort order."), fields={"sort": _("relevance, newest, name, value or fee")})
-    service_mode = _choice_arg("service_mode", [m.value for m in ServiceMode])
-    owner_kind = _choice_arg("owner_kind", [k.value for k in OrgKind])
-    return SearchParams(
-        q=(args.get("q") or "")[:100], category_code=args.get("category_code") or None,
-        district=args.get("district") or None, region=args.get("region") or None,
-        owner_kind=owner_kind, service_mode=service_mode,
-        fee_max_fen=query_int("fee_max_fen", minimum=0), large=_bool_arg("large"), defence=_bool_arg("defence"),
-        sort=sort, page=query_int("page", 1, maximum=10**9), per_page=query_int("per_page", 20, maximum=100))
-
-
 @operation("/instruments", "GET", "Search and list instruments (visible fields only)", tag="instruments",
            auth="optional", query=SEARCH_QUERY)
 def list_instruments():
     viewer = viewer_for(current_api_user())
-    params = search_params_from_args()
+    params = search_params_from_args(request.args)
     result = search(viewer, params)
     items = [instrument_json(i, viewer) for i in load_instruments(result.instrument_ids, viewer)]
     return jsonify({"items": items, "page": params.page, "per_page": params.per_page, "total": result.total})
@@ -70,7 +36,7 @@ def list_instruments():
            auth="optional")
 def get_instrument(instrument_id: int):
     viewer = viewer_for(current_api_user())
-    return jsonify(instrument_json(listings.get_visible(instrument_id, viewer), viewer))
+    return jsonify(instrument_json(access.get_visible_instrument(instrument_id, viewer), viewer))
 
 
 @operation("/instruments", "POST", "List a new instrument as a draft (provider_operator)", tag="instruments",
@@ -86,7 +52,7 @@ def create_instrument():
 
 
 def _actionable(instrument_id: int, actor) -> Instrument:
-    return listings.get_visible(instrument_id, viewer_for(actor))
+    return access.get_visible_instrument(instrument_id, viewer_for(actor))
 
 
 @operation("/instruments/<int:instrument_id>", "PATCH", "Change an instrument (a pending revision once a defence "
@@ -193,7 +159,7 @@ def list_resources():
 @operation("/resources/<int:resource_id>", "GET", "Read a resource", tag="resources", auth="optional")
 def get_resource(resource_id: int):
     actor = current_api_user()
-    return jsonify(resource_json(resources.get_visible(resource_id, actor), viewer_for(actor)))
+    return jsonify(resource_json(access.get_visible_resource(resource_id, actor), viewer_for(actor)))
 
 
 @operation("/resources", "POST", "List a resource of the caller's unit", tag="resources", body=schemas.ResourceIn,
@@ -212,7 +178,7 @@ def patch_resource(resource_id: int):
     actor = require_user()
     values = parse_body(schemas.ResourcePatch).model_dump(exclude_unset=True)
     with db.transaction():
-        resource = resources.get_visible(resource_id, actor)
+        resource = access.get_visible_resource(resource_id, actor)
         if resource is None:
             raise NotFound(_("No such resource."))
         resources.update(actor=actor, resource=resource, values=values)

@@ -6,13 +6,12 @@ from datetime import date, datetime
 
 from flask import jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from ..accounts.models import Organization
 from ..catalogue.models import Instrument
-from ..core.errors import NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import PermissionDenied, ValidationFailed
 from ..db import db
-from ..ledger import disputes, entries, policy, ratings, service_records
+from ..ledger import access, disputes, entries, ratings, service_records
 from ..ledger.models import AdjustmentRequest, RevenueEntry, ServiceRecord
 from ..ledger.present import dispute_json, entry_json, record_json, request_json
 from . import ledger_schemas as schemas
@@ -53,12 +52,6 @@ def _day(raw: str | None, name: str) -> date | None:
                                fields={name: _("YYYY-MM-DD")}) from exc
 
 
-def load_record(record_id: int, actor) -> ServiceRecord:
-    record = db.session.get(ServiceRecord, record_id)
-    if record is None or not policy.may_read(actor, record):
-        raise NotFound(_("No such service record."))
-    return record
-
 
 def _detail(record: ServiceRecord, status: int = 200):
     return jsonify(record_json(record, detail=True)), status
@@ -87,10 +80,10 @@ def create_record():
     body = parse_body(schemas.RecordIn)
     with db.transaction():
         instrument = db.session.get(Instrument, body.instrument_id)
-        if instrument is not None and not policy.may_write(actor, instrument.owner_id):
+        if instrument is not None and not access.may_write(actor, instrument.owner_id):
             instrument = None  # another unit's instrument is named exactly like a missing one
         if instrument is None:
-            if not policy.may_write(actor, actor.organization_id):
+            if not access.may_write(actor, actor.organization_id):
                 raise PermissionDenied(_("Only instrument operators record services."))
             raise ValidationFailed(_("No such instrument of your unit."), fields={"instrument_id": _("not found")})
         organization = db.session.get(Organization, body.organization_id)
@@ -108,7 +101,7 @@ def create_record():
                   ("from", "string"), ("to", "string"), ("page", "integer"), ("per_page", "integer")])
 def list_records():
     actor = require_user()
-    stmt = policy.visible_records(actor).order_by(ServiceRecord.id.desc())
+    stmt = access.visible_records(actor).order_by(ServiceRecord.id.desc())
     for name, column in (("unit_id", ServiceRecord.unit_id), ("organization_id", ServiceRecord.organization_id),
                          ("instrument_id", ServiceRecord.instrument_id)):
         if (value := query_int(name)) is not None:
@@ -123,7 +116,7 @@ def list_records():
 @operation("/service-records/<int:service_record_id>", "GET", "Read a service record with its fee basis, balance, "
            "disputes and rating", tag=TAG)
 def get_record(service_record_id: int):
-    return _detail(load_record(service_record_id, require_user()))
+    return _detail(access.get_readable_record(require_user(), service_record_id))
 
 
 @operation("/service-records/<int:service_record_id>/rating", "POST", "Rate a service once (the user "
@@ -132,8 +125,8 @@ def rate_record(service_record_id: int):
     actor = require_user()
     body = parse_body(schemas.RatingIn)
     with db.transaction():
-        rating = ratings.rate(actor=actor, record=load_record(service_record_id, actor), score=body.score,
-                              comment=body.comment)
+        record = access.get_readable_record(actor, service_record_id)
+        rating = ratings.rate(actor=actor, record=record, score=body.score, comment=body.comment)
     return jsonify({"id": rating.id, "service_record_id": rating.service_record_id, "score": rating.score,
                     "comment": rating.comment}), 201
 
@@ -144,7 +137,7 @@ def dispute_record(service_record_id: int):
     actor = require_user()
     body = parse_body(schemas.DisputeIn)
     with db.transaction():
-        dispute = disputes.raise_dispute(actor=actor, record=load_record(service_record_id, actor),
+        dispute = disputes.raise_dispute(actor=actor, record=access.get_readable_record(actor, service_record_id),
                                          reason=body.reason)
     return jsonify(dispute_json(dispute)), 201
 
@@ -155,7 +148,7 @@ def answer_dispute(service_record_id: int):
     actor = require_user()
     body = parse_body(schemas.AnswerIn)
     with db.transaction():
-        dispute = disputes.answer_dispute(actor=actor, record=load_record(service_record_id, actor),
+        dispute = disputes.answer_dispute(actor=actor, record=access.get_readable_record(actor, service_record_id),
                                           answer=body.answer)
     return jsonify(dispute_json(dispute))
 
@@ -168,7 +161,7 @@ def create_entry():
     entry_date = _day(body.entry_date, "entry_date")
     with db.transaction():
         record = db.session.get(ServiceRecord, body.service_record_id)
-        if record is None or not policy.may_read(actor, record):
+        if record is None or not access.may_read(actor, record):
             raise ValidationFailed(_("No such service record."), fields={"service_record_id": _("not found")})
         result = entries.append_entry(actor=actor, record=record, kind=body.kind, amount_fen=body.amount_fen,
                                       entry_date=entry_date, direction=body.direction, invoice_no=body.invoice_no,
@@ -184,9 +177,7 @@ def create_entry():
                   ("kind", "string"), ("page", "integer"), ("per_page", "integer")])
 def list_entries():
     actor = require_user()
-    stmt = select(RevenueEntry).order_by(RevenueEntry.id)
-    if (clause := policy.readable_clause(actor, RevenueEntry.unit_id, RevenueEntry.organization_id)) is not None:
-        stmt = stmt.where(clause)
+    stmt = access.visible_entries(actor).order_by(RevenueEntry.id)
     for name, column in (("service_record_id", RevenueEntry.service_record_id), ("unit_id", RevenueEntry.unit_id),
                          ("organization_id", RevenueEntry.organization_id)):
         if (value := query_int(name)) is not None:
@@ -196,16 +187,10 @@ def list_entries():
     return jsonify(paginate(stmt, entry_json, db.session))
 
 
-def load_request(request_id: int, actor) -> AdjustmentRequest:
-    adjustment = db.session.get(AdjustmentRequest, request_id)
-    if adjustment is None or not policy.may_read(actor, adjustment.service_record):
-        raise NotFound(_("No such adjustment request."))
-    return adjustment
-
 
 @operation("/adjustment-requests/<int:adjustment_request_id>", "GET", "Read an adjustment request", tag=TAG)
 def get_request(adjustment_request_id: int):
-    return jsonify(request_json(load_request(adjustment_request_id, require_user())))
+    return jsonify(request_json(access.get_readable_request(require_user(), adjustment_request_id)))
 
 
 @operation("/adjustment-requests/<int:adjustment_request_id>/approve", "POST", "Approve an adjustment request (a "
@@ -213,7 +198,8 @@ def get_request(adjustment_request_id: int):
 def approve_request(adjustment_request_id: int):
     actor = require_user()
     with db.transaction():
-        adjustment = entries.approve_adjustment(actor=actor, request=load_request(adjustment_request_id, actor))
+        adjustment = access.get_readable_request(actor, adjustment_request_id)
+        adjustment = entries.approve_adjustment(actor=actor, request=adjustment)
         shown = request_json(adjustment)
     return jsonify(shown)
 
@@ -224,7 +210,7 @@ def reject_request(adjustment_request_id: int):
     actor = require_user()
     body = parse_body(schemas.RejectIn, allow_empty=True)
     with db.transaction():
-        adjustment = entries.reject_adjustment(actor=actor, request=load_request(adjustment_request_id, actor),
-                                               reason=body.reason or "")
+        adjustment = access.get_readable_request(actor, adjustment_request_id)
+        adjustment = entries.reject_adjustment(actor=actor, request=adjustment, reason=body.reason or "")
         shown = request_json(adjustment)
     return jsonify(shown)

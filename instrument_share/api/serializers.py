@@ -1,14 +1,14 @@
 """JSON shapes of accounts objects; a field the caller may not see is absent, not null."""
 
-from ..accounts import policy
+from ..accounts import access
 from ..accounts.models import Invitation, Organization, OrgRelation, User
 from ..core.clock import local_iso
 
 
 def organization_json(org: Organization, viewer) -> dict:
     # Anyone sees only name, kind, region and status ("Who may read what"); everything else is absent.
-    data = {key: getattr(org, key) for key in policy.PUBLIC_ORG_FIELDS}
-    if policy.can_read_org_private(viewer, org):
+    data = {key: getattr(org, key) for key in access.PUBLIC_ORG_FIELDS}
+    if access.can_read_org_private(viewer, org):
         data |= {"uscc": org.uscc, "is_defence": org.kind == "defence_unit"}
         if org.superior_id is not None:
             data["superior_id"] = org.superior_id

@@ -5,7 +5,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts import policy as org_policy
+from ..accounts import access as accounts_access
 from ..accounts.models import Organization
 from ..accounts.roles import Role
 from ..core.clock import local_today
@@ -49,9 +49,9 @@ def get_policy(policy_id: int):
 def get_eligibility(org_id: int):
     viewer = require_user()
     org = db.session.get(Organization, org_id)
-    if org is None or not org_policy.can_see_org(viewer, org):
+    if org is None or not accounts_access.can_see_org(viewer, org):
         raise NotFound(_("No such organisation."))
-    if not org_policy.can_read_org_private(viewer, org):
+    if not accounts_access.can_read_org_private(viewer, org):
         raise PermissionDenied(_("Voucher eligibility is visible to the organisation and the commission only."))
     year = query_int("year", local_today().year, maximum=9999)
     policy = policies.newest_version(year)

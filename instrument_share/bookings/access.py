@@ -1,9 +1,9 @@
 """Who may do what with bookings (api.md "Bookings"): the one place services, API and pages ask.
 
-Shaped like ledger.policy: predicates, checks that return (or raise) the refusal, the SQL filter for lists, and a
+Shaped like ledger.access: predicates, checks that return (or raise) the refusal, the SQL filter for lists, and a
 loader that answers 404 for a booking the viewer may not know exists.
 
-"Operator of the unit" is catalogue.policy.is_operator_of everywhere — a signed-in, enabled provider_operator of a
+"Operator of the unit" is catalogue.access.is_operator_of everywhere — a signed-in, enabled provider_operator of a
 verified provider organisation — the same definition the ledger's readable_clause uses, so a role granted inside a
 pending organisation (or one that is no provider) opens no unit's bookings.
 """
@@ -14,13 +14,13 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Select, or_, select
 
-from ..accounts.policy import signed_in
+from ..accounts.access import signed_in
 from ..accounts.roles import OrgStatus, Role
+from ..catalogue.access import is_operator_of
 from ..catalogue.clearances import is_cleared
 from ..catalogue.fields import Status
 from ..catalogue.listings import is_expired
 from ..catalogue.models import Instrument
-from ..catalogue.policy import is_operator_of
 from ..core.errors import Conflict, DomainError, NotAuthenticated, NotFound, PermissionDenied
 from ..db import db
 from . import violations

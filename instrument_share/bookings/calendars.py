@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 from ..accounts.models import User
 from ..accounts.roles import OrgStatus
 from ..audit import chain as audit
-from ..catalogue import policy
+from ..catalogue import access
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import Viewer, viewer_for
@@ -79,7 +79,7 @@ def feed_bookings(user: User) -> list[Booking]:
     recent = or_(Booking.start_at >= now - PAST, Booking.wanted_by >= today - PAST)
     clauses = [and_(Booking.user_id == user.id, Booking.organization_id == user.organization_id,
                     Booking.status.in_(OWN_STATES))]
-    if policy.is_operator_of(user, user.organization_id):
+    if access.is_operator_of(user, user.organization_id):
         clauses.append(and_(Booking.unit_id == user.organization_id, Booking.status.in_(UNIT_STATES)))
     return list(db.session.scalars(select(Booking).where(or_(*clauses), recent)
                                    .order_by(Booking.id.desc()).limit(MAX_EVENTS)))

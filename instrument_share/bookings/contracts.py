@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import chain as audit
-from ..catalogue import policy
+from ..catalogue import access
 from ..core.clock import local_today, now_utc
 from ..core.errors import PermissionDenied, ValidationFailed
 from ..db import db
@@ -33,7 +33,7 @@ def template_for(unit_id: int) -> dict[str, str]:
 
 
 def set_template(*, actor, unit_id: int, terms: dict) -> ContractTemplate:
-    if not policy.is_operator_of(actor, unit_id):
+    if not access.is_operator_of(actor, unit_id):
         raise PermissionDenied(_("Only the unit's instrument operators maintain its contract template."))
     errors = {k: _("required, at most 5000 characters") for k in TERM_FIELDS
               if not isinstance(terms.get(k), str) or not terms[k].strip() or len(terms[k]) > 5000}

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import chain as audit
-from ..catalogue import policy
+from ..catalogue import access
 from ..catalogue.models import Instrument
 from ..core.clock import local_iso
 from ..core.errors import PermissionDenied, ValidationFailed
@@ -105,7 +105,7 @@ def _parse_blackouts(raw, errors: dict) -> list[tuple[datetime, datetime, str]]:
 
 def set_rules(*, actor, instrument: Instrument, payload: dict) -> None:
     """Replace the whole rule set (omitted fields take the defaults) and the blackouts, in the caller's transaction."""
-    if not policy.is_operator_of(actor, instrument.owner_id):
+    if not access.is_operator_of(actor, instrument.owner_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators set booking rules."))
     errors: dict[str, str] = {}
     values = {}

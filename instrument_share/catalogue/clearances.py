@@ -3,19 +3,20 @@
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..accounts.access import can_see_org
 from ..accounts.models import Organization
-from ..accounts.policy import can_see_org
-from ..accounts.roles import OrgKind, OrgStatus, Role
+from ..accounts.roles import OrgStatus
 from ..audit import chain as audit
 from ..core.clock import local_today
-from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, NotFound, ValidationFailed
 from ..db import db
+from . import access
 from .models import Clearance
 
 
 def unit_addressed(actor, org_id: int) -> Organization:
     """The organisation a clearance request names, or 404 when it does not exist or is not visible to the actor: a
-    pending organisation's id must not answer otherwise than a missing one (api.md; accounts.policy.can_see_org)."""
+    pending organisation's id must not answer otherwise than a missing one (api.md; accounts.access.can_see_org)."""
     unit = db.session.get(Organization, org_id)
     if unit is None or not can_see_org(actor, unit):
         raise NotFound(_("No such organisation."))
@@ -28,24 +29,13 @@ def is_cleared(organization_id: int, unit_id: int) -> bool:
                                                         Clearance.organization_id == organization_id)) is not None
 
 
-def can_manage(actor, unit: Organization) -> bool:
-    return (actor is not None and getattr(actor, "is_authenticated", False) and not actor.is_disabled
-            and actor.organization_id == unit.id and unit.kind == OrgKind.defence_unit
-            and unit.status == OrgStatus.verified and actor.has_role(Role.provider_operator, Role.defence_approver))
-
-
-def _require(actor, unit: Organization) -> None:
-    if not can_manage(actor, unit):
-        raise PermissionDenied(_("Only an operator or defence approver of this defence unit manages its clearances."))
-
-
 def list_clearances(actor, unit: Organization) -> list[Clearance]:
-    _require(actor, unit)
+    access.require_clearance_manager(actor, unit)
     return list(db.session.scalars(select(Clearance).where(Clearance.unit_id == unit.id).order_by(Clearance.id)))
 
 
 def grant(*, actor, unit: Organization, organization_id, agreement_version: str) -> Clearance:
-    _require(actor, unit)
+    access.require_clearance_manager(actor, unit)
     other = db.session.get(Organization, organization_id) if isinstance(organization_id, int) else None
     if other is None or other.status != OrgStatus.verified:
         raise ValidationFailed(_("Only a verified organisation can be cleared."),
@@ -69,7 +59,7 @@ def grant(*, actor, unit: Organization, organization_id, agreement_version: str)
 
 
 def remove(*, actor, unit: Organization, organization_id: int) -> None:
-    _require(actor, unit)
+    access.require_clearance_manager(actor, unit)
     clearance = db.session.scalar(select(Clearance).where(Clearance.unit_id == unit.id,
                                                           Clearance.organization_id == organization_id))
     if clearance is None:

@@ -19,9 +19,10 @@ from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFa
 from ..db import db
 from ..mail import outbox
 from ..mail.links import external_url
-from . import listing_periods, policy, search
+from . import access, listing_periods, search
 from .fields import RESTRICTABLE, Status, Visibility
-from .listings import _apply, _clean, _log, is_expired, require_operator
+from .instrument_changes import apply_changes, cleaned_values, log_instrument
+from .listings import is_expired
 from .models import Instrument, InstrumentRevision
 from .signals import instrument_unavailable
 
@@ -51,20 +52,20 @@ def _people(org_id: int | None, role: Role) -> list[User]:
 
 
 def submit(*, actor, instrument: Instrument) -> Instrument:
-    require_operator(actor, instrument)
+    access.require_operator(actor, instrument)
     _require_defence(instrument)
     revision = instrument.pending_revision
     if revision is not None:
         if revision.status != "draft":
             raise InvalidState(_("The revision is already in review."))
         revision.status = "in_review"
-        _log("instrument.revision_submitted", actor, instrument, revision_id=revision.id)
+        log_instrument("instrument.revision_submitted", actor, instrument, revision_id=revision.id)
     else:
         if instrument.status != Status.draft:
             raise InvalidState(_("Only a draft is submitted."))
         instrument.status, instrument.review_passed_at = Status.in_review.value, None
         search.reindex(instrument)
-        _log("instrument.submitted", actor, instrument)
+        log_instrument("instrument.submitted", actor, instrument)
     _notify(_people(instrument.owner_id, Role.defence_approver), _("A defence listing awaits confidentiality review"),
             instrument, "review")
     return instrument
@@ -101,7 +102,7 @@ def _drafters(instrument: Instrument, revision: InstrumentRevision | None) -> se
 def review(*, actor, instrument: Instrument, passed: bool, field_visibility: dict | None, comment: str) -> Instrument:
     """The owning unit's confidentiality reviewer, who did not draft what is reviewed, passes or fails it."""
     _require_defence(instrument)
-    if not policy.is_unit_reviewer(actor, instrument):
+    if not access.is_unit_reviewer(actor, instrument):
         raise PermissionDenied(_("Only a defence approver of the owning unit reviews its listings."))
     revision = instrument.pending_revision
     subject = revision if revision is not None else instrument
@@ -121,13 +122,13 @@ def review(*, actor, instrument: Instrument, passed: bool, field_visibility: dic
         else:
             instrument.status = Status.draft.value
             search.reindex(instrument)
-        _log("instrument.review_failed", actor, instrument, revision_id=getattr(revision, "id", None))
+        log_instrument("instrument.review_failed", actor, instrument, revision_id=getattr(revision, "id", None))
         _notify(operators, _("A defence listing failed confidentiality review"), instrument, "review_failed")
         return instrument
     visibility = _check_visibility(field_visibility or {})
     subject.field_visibility = json.dumps(visibility, sort_keys=True)
     subject.review_passed_at = now_utc()
-    _log("instrument.review_passed", actor, instrument, revision_id=getattr(revision, "id", None),
+    log_instrument("instrument.review_passed", actor, instrument, revision_id=getattr(revision, "id", None),
          field_visibility=visibility)
     _notify(_people(instrument.owner.superior_id, Role.defence_approver),
             _("A defence listing awaits approval"), instrument, "approval")
@@ -151,7 +152,7 @@ def _validity(valid_until) -> date:
 def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None) -> Instrument:
     """The superior authority approves a reviewed listing or revision, or renews an expired approval."""
     _require_defence(instrument)
-    if not policy.is_superior_approver(actor, instrument):
+    if not access.is_superior_approver(actor, instrument):
         raise PermissionDenied(_("Only a defence approver of the superior authority approves."))
     approval_no = (approval_no or "").strip()
     if not approval_no or len(approval_no) > 100:
@@ -162,7 +163,7 @@ def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None
     if revision is not None and revision.status == "in_review":
         if revision.review_passed_at is None:
             raise Conflict(_("The revision has not passed confidentiality review."), code="review_required")
-        _apply(instrument, _clean(json.loads(revision.changes), partial=True))
+        apply_changes(instrument, cleaned_values(json.loads(revision.changes), partial=True))
         instrument.field_visibility = revision.field_visibility
         revision.status, revision.applied_at = "applied", now_utc()
         action = "instrument.revision_approved"
@@ -180,7 +181,7 @@ def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None
     instrument.approved_by_id, instrument.expiry_warned_on = actor.id, None
     search.reindex(instrument)
     listing_periods.sync(instrument)
-    _log(action, actor, instrument, approval_no=approval_no, valid_until=end.isoformat())
+    log_instrument(action, actor, instrument, approval_no=approval_no, valid_until=end.isoformat())
     _notify(_people(instrument.owner_id, Role.provider_operator), _("A defence listing was approved"), instrument,
             "approved")
     return instrument
@@ -188,7 +189,7 @@ def approve(*, actor, instrument: Instrument, approval_no: str, valid_until=None
 
 def revoke(*, actor, instrument: Instrument, reason: str) -> Instrument:
     _require_defence(instrument)
-    if not policy.is_approver(actor, instrument):
+    if not access.is_approver(actor, instrument):
         raise PermissionDenied(_("Only the listing's defence approvers revoke it."))
     if instrument.status in (Status.revoked, Status.retired, Status.draft):
         raise InvalidState(_("There is no approval to revoke."))
@@ -197,7 +198,7 @@ def revoke(*, actor, instrument: Instrument, reason: str) -> Instrument:
     instrument.status, instrument.status_reason = Status.revoked.value, reason.strip()
     search.reindex(instrument)
     listing_periods.sync(instrument)
-    _log("instrument.revoked", actor, instrument, reason=reason.strip())
+    log_instrument("instrument.revoked", actor, instrument, reason=reason.strip())
     instrument_unavailable.send(instrument, reason=_("The defence listing's approval was revoked."))
     _notify(_people(instrument.owner_id, Role.provider_operator), _("A defence listing was revoked"), instrument,
             "revoked")
@@ -218,7 +219,7 @@ def warn_expiring(today: date | None = None) -> int:
                   + _people(instrument.owner_id, Role.defence_approver)
                   + _people(instrument.owner.superior_id, Role.defence_approver))
         _notify(people, _("A defence listing's approval ends soon"), instrument, "expiring")
-        _log("instrument.expiry_warned", None, instrument, valid_until=instrument.valid_until.isoformat())
+        log_instrument("instrument.expiry_warned", None, instrument, valid_until=instrument.valid_until.isoformat())
         count += 1
     return count
 
@@ -234,7 +235,7 @@ def expire_due(today: date | None = None) -> int:
         instrument.status, instrument.status_reason = Status.suspended.value, "approval_expired"
         search.reindex(instrument)
         listing_periods.sync(instrument)
-        _log("instrument.expired", None, instrument, valid_until=instrument.valid_until.isoformat())
+        log_instrument("instrument.expired", None, instrument, valid_until=instrument.valid_until.isoformat())
         instrument_unavailable.send(instrument, reason=_("The defence listing's approval has ended."))
         _notify(_people(instrument.owner_id, Role.provider_operator) + _people(instrument.owner.superior_id,
                 Role.defence_approver), _("A defence listing's approval has ended"), instrument, "expired")

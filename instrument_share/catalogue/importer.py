@@ -20,7 +20,7 @@ from ..core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..db import MAX_ID, db
 from ..files.models import StoredFile
 from ..files.store import store
-from . import listing_periods, policy, search
+from . import access, listing_periods, search
 from .fields import FIELDS, FIELDS_BY_NAME, Status
 from .import_bounds import Limits, Size
 from .import_files import CONVERT, MAX_COLUMNS, is_blank, measure, norm, read_rows
@@ -171,7 +171,7 @@ def check(parsed: ParsedFile, progress: Progress = None) -> Report:
 
 
 def require_importer(actor, unit: Organization, *, publish: bool = False) -> None:
-    if not policy.is_operator_of(actor, unit.id):
+    if not access.is_operator_of(actor, unit.id):
         raise PermissionDenied(_("Only an instrument operator of a verified unit imports its own instruments."))
     if publish and unit.kind == "defence_unit":
         raise ValidationFailed(_("A defence listing is published only through confidentiality review and approval."),

@@ -5,69 +5,37 @@ import json
 from flask_babel import gettext as _
 
 from ..accounts.models import Organization
-from ..audit import chain as audit
 from ..core.clock import local_today, now_utc
-from ..core.errors import Conflict, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..db import db
-from . import listing_periods, policy, search
+from . import access, listing_periods, search
+
+# The instrument loader lives in access.py; pages and services outside the catalogue still call it by this name.
+from .access import get_visible_instrument as get_visible  # noqa: F401
 from .fields import Status
+from .instrument_changes import apply_changes, cleaned_values, log_instrument
 from .models import Instrument, InstrumentRevision
 from .signals import instrument_unavailable
-from .values import FieldErrors, clean
-from .visibility import Viewer, can_see
-
-
-def _clean(values: dict, *, partial: bool) -> dict:
-    try:
-        return clean(values, partial=partial)
-    except FieldErrors as exc:
-        raise ValidationFailed(_("Some values are invalid: %(f)s.", f=", ".join(sorted(exc.fields))),
-                               fields=exc.fields) from exc
-
-
-def _log(action: str, actor, instrument: Instrument, **details) -> None:
-    # Field names only: restricted values of defence listings never go into the log.
-    audit.append(action, actor=actor, organization_id=instrument.owner_id, object_type="instrument",
-                 object_id=instrument.id, details=details)
-
-
-def get_visible(instrument_id: int, viewer: Viewer) -> Instrument:
-    """The listing, or 404 when it does not exist for this viewer (its existence is not revealed)."""
-    instrument = db.session.get(Instrument, instrument_id)
-    if instrument is None or not can_see(viewer, instrument):
-        raise NotFound(_("No such instrument."))
-    return instrument
-
-
-def require_operator(actor, instrument: Instrument) -> None:
-    if not policy.is_operator_of(actor, instrument.owner_id):
-        raise PermissionDenied(_("Only the owning unit's instrument operators do this."))
 
 
 def create_instrument(*, actor, values: dict, owner_id: int | None = None) -> Instrument:
     owner_id = actor.organization_id if owner_id is None else owner_id
-    if not policy.is_operator_of(actor, owner_id):
+    if not access.is_operator_of(actor, owner_id):
         raise PermissionDenied(_("Only an instrument operator of a verified unit lists its own instruments."))
-    cleaned = _clean(values, partial=False)
+    cleaned = cleaned_values(values, partial=False)
     instrument = Instrument(owner=db.session.get(Organization, owner_id), status=Status.draft.value,
                             created_by_id=actor.id, **cleaned)
     db.session.add(instrument)
     db.session.flush()
     search.reindex(instrument)
-    _log("instrument.created", actor, instrument, fields=sorted(cleaned))
+    log_instrument("instrument.created", actor, instrument, fields=sorted(cleaned))
     return instrument
-
-
-def _apply(instrument: Instrument, changes: dict) -> None:
-    for name, value in changes.items():
-        setattr(instrument, name, value)
-    instrument.updated_at = now_utc()
 
 
 def update_instrument(*, actor, instrument: Instrument, values: dict) -> Instrument:
     """Edit a listing; an approved defence listing keeps showing its approved version until the revision passes."""
-    require_operator(actor, instrument)
-    changes = _clean(values, partial=True)
+    access.require_operator(actor, instrument)
+    changes = cleaned_values(values, partial=True)
     if not changes:
         raise ValidationFailed(_("Nothing to change."), fields={"body": _("no fields given")})
     if instrument.status in (Status.revoked, Status.retired):
@@ -85,16 +53,17 @@ def update_instrument(*, actor, instrument: Instrument, values: dict) -> Instrum
                                                  for k, v in changes.items()}
         revision.changes, revision.drafted_by_id = json.dumps(merged, ensure_ascii=False), actor.id
         db.session.flush()
-        _log("instrument.revision_drafted", actor, instrument, revision_id=revision.id, fields=sorted(changes))
+        log_instrument("instrument.revision_drafted", actor, instrument, revision_id=revision.id,
+                       fields=sorted(changes))
         return instrument
-    _apply(instrument, changes)
+    apply_changes(instrument, changes)
     search.reindex(instrument)
-    _log("instrument.updated", actor, instrument, fields=sorted(changes))
+    log_instrument("instrument.updated", actor, instrument, fields=sorted(changes))
     return instrument
 
 
 def publish(*, actor, instrument: Instrument) -> Instrument:
-    require_operator(actor, instrument)
+    access.require_operator(actor, instrument)
     if instrument.is_defence:
         raise InvalidState(_("A defence listing is published only through confidentiality review and approval."))
     if instrument.status != Status.draft:
@@ -102,18 +71,18 @@ def publish(*, actor, instrument: Instrument) -> Instrument:
     instrument.status, instrument.published_at = Status.published.value, now_utc()
     search.reindex(instrument)
     listing_periods.sync(instrument)
-    _log("instrument.published", actor, instrument)
+    log_instrument("instrument.published", actor, instrument)
     return instrument
 
 
 def suspend(*, actor, instrument: Instrument, reason: str) -> Instrument:
-    require_operator(actor, instrument)
+    access.require_operator(actor, instrument)
     if instrument.status != Status.published:
         raise InvalidState(_("Only a published listing is suspended."))
     instrument.status, instrument.status_reason = Status.suspended.value, (reason or "").strip() or None
     search.reindex(instrument)
     listing_periods.sync(instrument)
-    _log("instrument.suspended", actor, instrument, reason=reason)
+    log_instrument("instrument.suspended", actor, instrument, reason=reason)
     instrument_unavailable.send(instrument, reason=_("The instrument was suspended by its unit."))
     return instrument
 
@@ -123,7 +92,7 @@ def is_expired(instrument: Instrument) -> bool:
 
 
 def resume(*, actor, instrument: Instrument) -> Instrument:
-    require_operator(actor, instrument)
+    access.require_operator(actor, instrument)
     if instrument.status != Status.suspended:
         raise InvalidState(_("Only a suspended listing is resumed."))
     if is_expired(instrument):
@@ -131,17 +100,17 @@ def resume(*, actor, instrument: Instrument) -> Instrument:
     instrument.status, instrument.status_reason = Status.published.value, None
     search.reindex(instrument)
     listing_periods.sync(instrument)
-    _log("instrument.resumed", actor, instrument)
+    log_instrument("instrument.resumed", actor, instrument)
     return instrument
 
 
 def retire(*, actor, instrument: Instrument) -> Instrument:
-    require_operator(actor, instrument)
+    access.require_operator(actor, instrument)
     if instrument.status == Status.retired:
         raise InvalidState(_("The listing is already retired."))
     instrument.status = Status.retired.value
     search.reindex(instrument)
     listing_periods.sync(instrument)
-    _log("instrument.retired", actor, instrument)
+    log_instrument("instrument.retired", actor, instrument)
     instrument_unavailable.send(instrument, reason=_("The instrument was retired by its unit."))
     return instrument

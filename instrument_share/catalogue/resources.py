@@ -7,11 +7,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from ..accounts.models import Organization
-from ..accounts.roles import OrgStatus, Role
+from ..accounts.roles import OrgStatus
 from ..audit import chain as audit
-from ..core.errors import NotFound, PermissionDenied, ValidationFailed
+from ..core.errors import PermissionDenied, ValidationFailed
 from ..db import db
-from . import policy
+from . import access
 from .models import Instrument, Resource
 from .visibility import Viewer, can_see, viewer_level, visible_fields
 
@@ -35,11 +35,6 @@ KIND_LABELS = {
 }
 TEXT_FIELDS = {"name_zh": 200, "name_en": 200, "level": 32, "fields_of_work": 5000, "services": 5000,
                "contact": 200, "website": 300}
-
-
-def can_edit(actor, organization_id: int) -> bool:
-    return policy.is_operator_of(actor, organization_id) or (
-        actor is not None and getattr(actor, "is_authenticated", False) and actor.has_role(Role.system_admin))
 
 
 def _values(values: dict, *, partial: bool) -> dict:
@@ -90,7 +85,7 @@ def _instruments(ids, organization_id: int) -> list[Instrument]:
 
 def create(*, actor, values: dict, organization_id: int | None = None) -> Resource:
     organization_id = actor.organization_id if organization_id is None else organization_id
-    if not can_edit(actor, organization_id):
+    if not access.may_edit_resources(actor, organization_id):
         raise PermissionDenied(_("Only the unit's operators or the system administrator list its resources."))
     if db.session.get(Organization, organization_id) is None:  # the system administrator names the unit
         raise ValidationFailed(_("No such organisation."), fields={"organization_id": _("unknown organisation")})
@@ -105,7 +100,7 @@ def create(*, actor, values: dict, organization_id: int | None = None) -> Resour
 
 
 def update(*, actor, resource: Resource, values: dict) -> Resource:
-    if not can_edit(actor, resource.organization_id):
+    if not access.may_edit_resources(actor, resource.organization_id):
         raise PermissionDenied(_("Only the unit's operators or the system administrator change its resources."))
     for name, value in _values(values, partial=True).items():
         setattr(resource, name, value)
@@ -114,14 +109,6 @@ def update(*, actor, resource: Resource, values: dict) -> Resource:
     db.session.flush()
     audit.append("resource.updated", actor=actor, organization_id=resource.organization_id, object_type="resource",
                  object_id=resource.id, details={"fields": sorted(values)})
-    return resource
-
-
-def get_visible(resource_id: int, actor) -> Resource:
-    resource = db.session.get(Resource, resource_id)
-    if resource is None or (not (resource.is_published and resource.organization.status == OrgStatus.verified) \
-            and not can_edit(actor, resource.organization_id)):
-        raise NotFound(_("No such resource."))
     return resource
 
 

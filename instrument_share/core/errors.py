@@ -43,8 +43,3 @@ class Conflict(DomainError):
 
 class InvalidState(Conflict):
     code = "invalid_state"
-
-
-class RateLimited(DomainError):
-    status = 429
-    code = "rate_limited"

@@ -10,7 +10,7 @@ from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..db import db
-from . import policy
+from . import access
 from .models import ServiceDispute, ServiceRecord
 
 MAX_TEXT = 2000
@@ -67,7 +67,7 @@ def raise_dispute(*, actor, record: ServiceRecord, reason: str) -> ServiceDisput
 
 def answer_dispute(*, actor, record: ServiceRecord, answer: str) -> ServiceDispute:
     """The unit's operator answers the open dispute of the record."""
-    if not policy.may_write(actor, record.unit_id):
+    if not access.may_write(actor, record.unit_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators answer disputes."))
     answer = _text("answer", answer)
     db.session.refresh(record, with_for_update=True)

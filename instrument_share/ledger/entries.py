@@ -19,8 +19,18 @@ from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..core.money import format_fen
 from ..db import db
-from . import policy
-from .models import DIRECTIONS, ENTRY_KINDS, AdjustmentRequest, RevenueEntry, ServiceRecord
+from . import access
+from .models import (
+    ADJUSTMENT_TRANSITIONS,
+    DIRECTIONS,
+    ENTRY_KINDS,
+    AdjustmentRequest,
+    AdjustmentStatus,
+    Direction,
+    EntryKind,
+    RevenueEntry,
+    ServiceRecord,
+)
 from .signals import entry_appended
 
 MAX_AMOUNT_FEN = 10**13  # 100 billion yuan: anything larger is a typing mistake, and stays far inside BIGINT
@@ -56,8 +66,9 @@ def _sum_of(kind: str, direction: str | None = None):
     return func.coalesce(func.sum(case((condition, RevenueEntry.amount_fen), else_=0)), 0)
 
 
-BALANCE_COLUMNS = (_sum_of("charge"), _sum_of("adjustment", "debit"), _sum_of("adjustment", "credit"),
-                   _sum_of("payment"), _sum_of("refund"))
+BALANCE_COLUMNS = (_sum_of(EntryKind.charge), _sum_of(EntryKind.adjustment, Direction.debit),
+                   _sum_of(EntryKind.adjustment, Direction.credit), _sum_of(EntryKind.payment),
+                   _sum_of(EntryKind.refund))
 
 
 def _balance(row) -> Balance:
@@ -98,7 +109,7 @@ def organization_balance(organization_id: int, *, unit_id: int | None = None) ->
 def charge_entry_id(record_id: int) -> int | None:
     """The charge appended when the record was made (its first charge), if the service cost anything."""
     return db.session.scalar(select(func.min(RevenueEntry.id)).where(
-        RevenueEntry.service_record_id == record_id, RevenueEntry.kind == "charge"))
+        RevenueEntry.service_record_id == record_id, RevenueEntry.kind == EntryKind.charge))
 
 
 def threshold_fen() -> int:
@@ -128,15 +139,15 @@ def _validate(*, kind, amount_fen, entry_date, direction, reason, corrects_id, r
         problems["amount_fen"] = _("a whole number of fen greater than 0")
     elif amount_fen > MAX_AMOUNT_FEN:
         problems["amount_fen"] = _("at most %(max)s", max=format_fen(MAX_AMOUNT_FEN))
-    if kind == "adjustment" and direction not in DIRECTIONS:
+    if kind == EntryKind.adjustment and direction not in DIRECTIONS:
         problems["direction"] = _("credit or debit")
-    elif kind != "adjustment" and direction is not None:
+    elif kind != EntryKind.adjustment and direction is not None:
         problems["direction"] = _("only adjustments have a direction")
     if not isinstance(entry_date, date) or not 2000 <= entry_date.year <= 2199:
         problems["entry_date"] = _("a date like 2026-12-20")
     elif entry_date > local_today():
         problems["entry_date"] = _("not in the future")
-    if (kind == "adjustment" or corrects_id is not None) and not reason:
+    if (kind == EntryKind.adjustment or corrects_id is not None) and not reason:
         problems["reason"] = _("required for adjustments and corrections")
     if corrects_id is not None and not db.session.scalar(select(RevenueEntry.id).where(
             RevenueEntry.id == corrects_id, RevenueEntry.service_record_id == record.id)):
@@ -203,7 +214,7 @@ def append_entry(*, actor, record: ServiceRecord, kind: str, amount_fen: int, en
                  direction: str | None = None, invoice_no: str | None = None, payment_ref: str | None = None,
                  reason: str | None = None, corrects_id: int | None = None) -> RevenueEntry | AdjustmentRequest:
     """Append an entry to the record's ledger; an adjustment above the threshold becomes a request instead."""
-    if not policy.may_write(actor, record.unit_id):
+    if not access.may_write(actor, record.unit_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators enter revenue."))
     invoice_no, payment_ref = _clean_text("invoice_no", invoice_no), _clean_text("payment_ref", payment_ref)
     reason = _clean_text("reason", reason)
@@ -211,22 +222,23 @@ def append_entry(*, actor, record: ServiceRecord, kind: str, amount_fen: int, en
               corrects_id=corrects_id, record=record)
     lock_record(record)
     _invoice_taken(record.unit_id, invoice_no)
-    if kind == "refund":
+    if kind == EntryKind.refund:
         refundable = balance(record.id).refundable_fen
         if amount_fen > refundable:
             raise Conflict(_("A refund of %(amount)d fen exceeds the payments received for this service less earlier "
                              "refunds (%(left)d fen).", amount=amount_fen, left=refundable),
                            code="refund_exceeds_payments", fields={"amount_fen": _("at most %(n)d", n=refundable)},
                            refundable_fen=refundable)
-    if kind == "payment":
+    if kind == EntryKind.payment:
         _check_payment(record, amount_fen)
-    if kind == "adjustment" and amount_fen > threshold_fen():
+    if kind == EntryKind.adjustment and amount_fen > threshold_fen():
         if corrects_id is not None:
             reason = f"{reason} (#{corrects_id})"
         request = AdjustmentRequest(service_record_id=record.id, unit_id=record.unit_id, direction=direction,
                                     amount_fen=amount_fen, entry_date=entry_date, invoice_no=invoice_no,
-                                    payment_ref=payment_ref, reason=reason, status="pending_approval",
-                                    requested_by_id=actor.id, created_at=now_utc())
+                                    payment_ref=payment_ref, reason=reason,
+                                    status=AdjustmentStatus.pending_approval.value, requested_by_id=actor.id,
+                                    created_at=now_utc())
         db.session.add(request)
         db.session.flush()
         audit.append("revenue.adjustment_requested", actor=actor, organization_id=record.unit_id,
@@ -240,10 +252,10 @@ def append_entry(*, actor, record: ServiceRecord, kind: str, amount_fen: int, en
 
 
 def _decidable(actor, request: AdjustmentRequest) -> None:
-    if not policy.may_write(actor, request.unit_id):
+    if not access.may_write(actor, request.unit_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators decide adjustment requests."))
     db.session.refresh(request, with_for_update=True)
-    if request.status != "pending_approval":
+    if not ADJUSTMENT_TRANSITIONS.get(request.status):  # a decided request goes nowhere
         raise InvalidState(_("The adjustment request has already been decided."))
 
 
@@ -255,11 +267,11 @@ def approve_adjustment(*, actor, request: AdjustmentRequest) -> AdjustmentReques
                        code="second_operator_required")
     record = lock_record(request.service_record)
     _invoice_taken(record.unit_id, request.invoice_no)
-    request.status, request.decided_by_id, request.decided_at = "approved", actor.id, now_utc()
+    request.status, request.decided_by_id, request.decided_at = AdjustmentStatus.approved.value, actor.id, now_utc()
     audit.append("revenue.adjustment_approved", actor=actor, organization_id=request.unit_id,
                  object_type="adjustment_request", object_id=request.id,
                  details={"service_record_id": record.id, "amount_fen": request.amount_fen})
-    _append(actor=actor, record=record, kind="adjustment", amount_fen=request.amount_fen,
+    _append(actor=actor, record=record, kind=EntryKind.adjustment.value, amount_fen=request.amount_fen,
             entry_date=request.entry_date, direction=request.direction, invoice_no=request.invoice_no,
             payment_ref=request.payment_ref, reason=request.reason, request_id=request.id)
     return request
@@ -271,7 +283,7 @@ def reject_adjustment(*, actor, request: AdjustmentRequest, reason: str) -> Adju
     if not reason:
         raise ValidationFailed(_("Give the reason for rejecting."), fields={"reason": _("required")})
     _decidable(actor, request)
-    request.status, request.decided_by_id, request.decided_at = "rejected", actor.id, now_utc()
+    request.status, request.decided_by_id, request.decided_at = AdjustmentStatus.rejected.value, actor.id, now_utc()
     request.decision_reason = reason
     audit.append("revenue.adjustment_rejected", actor=actor, organization_id=request.unit_id,
                  object_type="adjustment_request", object_id=request.id, details={"reason": reason})

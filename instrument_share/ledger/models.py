@@ -5,6 +5,7 @@ The ledger (``revenue_entries``) is append-only: the database refuses UPDATE and
 """
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -25,8 +26,32 @@ from ..catalogue.models import Instrument
 from ..core.clock import now_utc
 from ..db import Base, UTCDateTime
 
-ENTRY_KINDS = ("charge", "payment", "refund", "adjustment")
-DIRECTIONS = ("credit", "debit")  # credit is in the user's favour
+
+class EntryKind(StrEnum):
+    charge = "charge"
+    payment = "payment"
+    refund = "refund"
+    adjustment = "adjustment"
+
+
+class Direction(StrEnum):
+    """Of an adjustment: credit is in the user's favour, debit means the user owes more."""
+
+    credit = "credit"
+    debit = "debit"
+
+
+class AdjustmentStatus(StrEnum):
+    pending_approval = "pending_approval"
+    approved = "approved"
+    rejected = "rejected"
+
+
+# An adjustment request is decided once: approved or rejected, from pending_approval only.
+ADJUSTMENT_TRANSITIONS = {AdjustmentStatus.pending_approval: {AdjustmentStatus.approved, AdjustmentStatus.rejected}}
+
+ENTRY_KINDS = tuple(EntryKind)
+DIRECTIONS = tuple(Direction)
 
 
 class ServiceRecord(Base):
@@ -125,7 +150,7 @@ class AdjustmentRequest(Base):
     invoice_no: Mapped[str | None] = mapped_column(String(64))
     payment_ref: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="pending_approval")
+    status: Mapped[str] = mapped_column(String(20), default=AdjustmentStatus.pending_approval.value)
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

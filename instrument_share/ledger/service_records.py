@@ -22,7 +22,7 @@ from ..core.clock import local_today, now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..core.money import format_fen, round_half_up_to_fen
 from ..db import db
-from . import entries, policy
+from . import access, entries
 from .models import ServiceRecord
 
 MAX_SPAN = timedelta(days=366)
@@ -149,7 +149,7 @@ def _make(*, actor, instrument: Instrument, organization: Organization, mode: st
 def record_from_booking(*, actor, booking: Booking, actual_start: datetime, actual_end: datetime,
                         samples: int | None = None, result_delivered_on: date | None = None) -> ServiceRecord:
     """Record the service of a booking (in progress, or a confirmed sample order); the booking becomes completed."""
-    if not policy.may_write(actor, booking.unit_id):
+    if not access.may_write(actor, booking.unit_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators record services."))
     instrument = lock_instrument(booking.instrument_id)  # the bookings' lock order: instrument, then booking
     db.session.refresh(booking, with_for_update=True)
@@ -171,7 +171,7 @@ def record_standalone(*, actor, instrument: Instrument, organization: Organizati
                       actual_start: datetime, actual_end: datetime, samples: int | None = None,
                       result_delivered_on: date | None = None) -> ServiceRecord:
     """A service arranged outside the platform, or the unit's own use (then `external` is false)."""
-    if not policy.may_write(actor, instrument.owner_id):
+    if not access.may_write(actor, instrument.owner_id):
         raise PermissionDenied(_("Only the owning unit's instrument operators record services."))
     if mode not in MODES:
         raise ValidationFailed(_("Unknown service mode."), fields={"mode": _("unknown mode")})

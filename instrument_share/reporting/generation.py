@@ -9,18 +9,14 @@ transaction.
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
-from sqlalchemy import false, select
+from sqlalchemy import select
 
-from ..accounts.policy import is_commission
 from ..audit import chain
 from ..catalogue.models import Instrument
 from ..core.clock import local_today
-from ..core.errors import NotFound
 from ..core.spreadsheet import CSV_MIMETYPE, XLSX_MIMETYPE
 from ..db import db
 from ..files.store import store
-from .access import may_read_unit
 from .models import OperationReport
 from .periods import period, previous_quarter
 from .reports import ReportData, Snapshot, to_csv, to_xlsx
@@ -139,32 +135,3 @@ def generate_due() -> str:
     (whatever another process stored meanwhile is skipped), so it runs unclaimed."""
     year, quarter = previous_quarter(local_today())
     return f"{year}Q{quarter} made={generate_missing(year, quarter)}"
-
-
-# ---------------------------------------------------------------- reading
-
-
-def may_read(actor, report: OperationReport) -> bool:
-    return is_commission(actor) if report.unit_id is None else may_read_unit(actor, report.unit_id)
-
-
-def may_generate(actor, unit_id: int | None) -> bool:
-    return may_read(actor, OperationReport(unit_id=unit_id))
-
-
-def readable(actor):
-    """The reports `actor` may read, newest first."""
-    stmt = select(OperationReport).order_by(OperationReport.year.desc(), OperationReport.quarter.desc(),
-                                            OperationReport.generated_at.desc(), OperationReport.id.desc())
-    if is_commission(actor):
-        return stmt
-    if may_read_unit(actor, actor.organization_id):
-        return stmt.where(OperationReport.unit_id == actor.organization_id)
-    return stmt.where(false())
-
-
-def get_readable(actor, report_id: int) -> OperationReport:
-    report = db.session.get(OperationReport, report_id)
-    if report is None or not may_read(actor, report):
-        raise NotFound(_("No such report."))  # others learn nothing, not even that a report exists
-    return report

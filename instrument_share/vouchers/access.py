@@ -1,6 +1,6 @@
 """Who may do what with voucher claims and policies: the one place pages, API, exports and services ask.
 
-Reading a claim: the signed-in users of the claiming organisation, and the commission (accounts.policy.is_commission:
+Reading a claim: the signed-in users of the claiming organisation, and the commission (accounts.access.is_commission:
 a commission role in a verified organisation) which reads every claim. Nobody else learns that a claim exists, not
 even a provider whose services it lists: the loader answers 404. may_read (one claim) and readable_clause (a list)
 state the same rule twice, once in Python and once in SQL; tests/test_voucher_access.py checks that they agree.
@@ -14,7 +14,7 @@ Jobs act for the platform itself (vouchers/jobs.py) and need no viewer.
 from flask_babel import gettext as _
 from sqlalchemy import false, select
 
-from ..accounts.policy import is_commission, signed_in
+from ..accounts.access import is_commission, signed_in
 from ..accounts.roles import Role
 from ..audit.models import AuditEntry
 from ..core.errors import NotFound, PermissionDenied

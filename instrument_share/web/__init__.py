@@ -8,7 +8,7 @@ from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from ..accounts.policy import is_commission
+from ..accounts.access import is_commission
 from ..accounts.roles import KIND_LABELS, RELATION_LABELS, ROLE_LABELS, STATUS_LABELS
 from ..core.money import format_fen
 from ..db import MAX_ID
@@ -63,7 +63,6 @@ def merge_args(args, **changes) -> dict:
 
 
 def register_web(app: Flask) -> None:
-    from ..api import api_bp
     from . import errors, security
     from .views import register_blueprints
 
@@ -93,8 +92,6 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(voucher_views.bp)
     app.register_blueprint(voucher_audit_views.bp)
-    app.register_blueprint(api_bp)
-    csrf.exempt(api_bp)  # the API accepts only bearer tokens, never the session cookie, so it has no CSRF surface
 
     tz = ZoneInfo(app.config["TIMEZONE"])
 

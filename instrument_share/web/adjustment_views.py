@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ..accounts.models import User
 from ..core.errors import DomainError
 from ..db import db
-from ..ledger import entries, policy
+from ..ledger import access, entries
 from ..ledger.forms import ApproveForm, ReasonForm
 from ..ledger.models import AdjustmentRequest
 from . import ledger_views
@@ -32,7 +32,7 @@ def _reject_form(adjustment_id: int, posted: ReasonForm | None = None) -> Reason
 def _queue(status: int = 200, failed: tuple[int, ReasonForm] | None = None):
     actor = me()
     unit_id = actor.organization_id
-    if not policy.may_write(actor, unit_id):
+    if not access.may_write(actor, unit_id):
         abort(403)
     stmt = select(AdjustmentRequest).where(AdjustmentRequest.unit_id == unit_id,
                                            AdjustmentRequest.status == "pending_approval")
@@ -55,21 +55,14 @@ def queue():
     return _queue()
 
 
-def _request(request_id: int) -> AdjustmentRequest:
-    adjustment = db.session.get(AdjustmentRequest, request_id)
-    if adjustment is None or not policy.may_read(me(), adjustment.service_record):
-        abort(404)
-    return adjustment
-
-
 def _decide(adjustment: AdjustmentRequest, form, form_name: str, handler, message: str):
     """Validate the form, decide in one transaction, and go back to the queue or the record."""
     from_queue = request.args.get("from") == FROM_QUEUE
 
     def again(status: int):
-        if from_queue and policy.may_write(me(), me().organization_id):
+        if from_queue and access.may_write(me(), me().organization_id):
             return _queue(status, failed=(adjustment.id, form) if form_name == "reject_form" else None)
-        return ledger_views._render(adjustment.service_record, status, **{form_name: form})
+        return ledger_views.render_record(adjustment.service_record, status, **{form_name: form})
 
     if not form.validate_on_submit():
         return again(422)
@@ -77,8 +70,8 @@ def _decide(adjustment: AdjustmentRequest, form, form_name: str, handler, messag
         with db.transaction():
             handler(form)
     except DomainError as exc:
-        show_error(ledger_views._with_form_names(exc), form)
-        return again(ledger_views._status(exc))
+        show_error(ledger_views.with_form_names(exc), form)
+        return again(ledger_views.refusal_status(exc))
     flash(message, "info")
     if from_queue:
         return redirect(url_for("adjustments.queue"))
@@ -88,7 +81,7 @@ def _decide(adjustment: AdjustmentRequest, form, form_name: str, handler, messag
 @bp.route("/adjustment-requests/<int:adjustment_request_id>/approve", methods=["POST"])
 @login_required
 def approve(adjustment_request_id: int):
-    adjustment = _request(adjustment_request_id)
+    adjustment = access.get_readable_request(me(), adjustment_request_id)
     return _decide(adjustment, ApproveForm(), "approve_form",
                    lambda _f: entries.approve_adjustment(actor=me(), request=adjustment),
                    _("The adjustment is approved and added to the ledger."))
@@ -97,7 +90,7 @@ def approve(adjustment_request_id: int):
 @bp.route("/adjustment-requests/<int:adjustment_request_id>/reject", methods=["POST"])
 @login_required
 def reject(adjustment_request_id: int):
-    adjustment = _request(adjustment_request_id)
+    adjustment = access.get_readable_request(me(), adjustment_request_id)
     return _decide(adjustment, ReasonForm(prefix="reject"), "reject_form",
                    lambda f: entries.reject_adjustment(actor=me(), request=adjustment, reason=f.reason.data),
                    _("The adjustment request is rejected."))

@@ -13,7 +13,7 @@ from sqlalchemy import Select, or_, select
 
 from ..accounts.models import Organization
 from ..accounts.roles import OrgKind, Role
-from ..catalogue import defence, listings, policy
+from ..catalogue import access, defence, listings
 from ..catalogue.fields import Status
 from ..catalogue.forms import ApproveForm, ReasonRequiredForm, ReviewForm
 from ..catalogue.models import Instrument, InstrumentRevision
@@ -106,7 +106,7 @@ def queue():
 
 def _approvable(instrument_id: int) -> Instrument:
     instrument = listings.get_visible(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
-    if not instrument.is_defence or not policy.is_approver(me(), instrument):
+    if not instrument.is_defence or not access.is_approver(me(), instrument):
         raise PermissionDenied(_("Only the listing's defence approvers act here."))
     return instrument
 
@@ -137,9 +137,9 @@ def _render(instrument: Instrument, status: int = 200, **forms):
         "valid_until": local_today() + timedelta(days=current_app.config["DEFENCE_APPROVAL_DAYS"])})
     return render_template(
         "approver/instrument.html", instrument=instrument, item=instrument_json(instrument, viewer_for(user)),
-        can_review=review_due and policy.is_unit_reviewer(user, instrument) and not drafted_by_me,
+        can_review=review_due and access.is_unit_reviewer(user, instrument) and not drafted_by_me,
         drafted_by_me=drafted_by_me and review_due, revision_visibility=revision_visibility,
-        can_approve=approval_due and policy.is_superior_approver(user, instrument),
+        can_approve=approval_due and access.is_superior_approver(user, instrument),
         can_revoke=instrument.status not in (Status.revoked, Status.retired, Status.draft),
         review_form=forms.get("review_form") or ReviewForm(prefix="review"), approve_form=approve_form,
         revoke_form=forms.get("revoke_form") or ReasonRequiredForm(prefix="revoke"), **listing_context()), status

@@ -12,7 +12,7 @@ from ..accounts.forms import PlainForm
 from ..bookings import contracts, ruleset
 from ..bookings.forms import BlackoutForm, ContractTemplateForm, RulesForm, rules_form_data
 from ..bookings.week import tz
-from ..catalogue import listings, policy
+from ..catalogue import access, listings
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
@@ -29,7 +29,7 @@ def me():
 
 def _own_instrument(instrument_id: int) -> Instrument:
     instrument = listings.get_visible(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
-    if not policy.is_operator_of(me(), instrument.owner_id):
+    if not access.is_operator_of(me(), instrument.owner_id):
         abort(403)
     return instrument
 
@@ -114,7 +114,7 @@ def remove_blackout(instrument_id: int, blackout_id: int):
 
 def _unit_id() -> int:
     unit_id = current_user.organization_id
-    if not policy.is_operator_of(me(), unit_id):
+    if not access.is_operator_of(me(), unit_id):
         abort(403)
     return unit_id
 

@@ -16,7 +16,8 @@ from ..bookings.availability import may_see_schedule
 from ..bookings.forms import SampleOrderForm, TimeBookingForm, check_mode, new_nonce, place_refusal
 from ..bookings.ruleset import load_rules
 from ..bookings.week import STATE_LABELS, WEEKDAYS, build_week, monday_of, opening_by_weekday, tz, upcoming_blackouts
-from ..catalogue import listings, policy
+from ..catalogue import access as catalogue_access
+from ..catalogue import listings
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
@@ -73,7 +74,7 @@ def _render(instrument: Instrument, status: int = 200, **forms):
         weekdays=WEEKDAYS, state_labels=STATE_LABELS, opening=opening_by_weekday(rules),
         blackouts=upcoming_blackouts(rules, now_utc()), terms=contracts.template_for(instrument.owner_id),
         barrier=barrier(instrument), time_form=time_form, sample_form=sample_form,
-        is_operator=policy.is_operator_of(current_user, instrument.owner_id)), status
+        is_operator=catalogue_access.is_operator_of(current_user, instrument.owner_id)), status
 
 
 def _instrument(instrument_id: int) -> Instrument:

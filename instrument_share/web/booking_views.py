@@ -13,7 +13,7 @@ from ..bookings.forms import CancelForm, ReasonForm
 from ..bookings.labels import BOOKING_STATUS_LABELS
 from ..bookings.models import Booking
 from ..bookings.states import CANCELLABLE
-from ..catalogue import policy
+from ..catalogue import access as catalogue_access
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
 from ..core.errors import DomainError
@@ -78,7 +78,7 @@ def mine():
 @login_required
 def queue():
     unit_id = current_user.organization_id
-    if not policy.is_operator_of(me(), unit_id):
+    if not catalogue_access.is_operator_of(me(), unit_id):
         abort(403)
     chosen = request.args.get("status", "pending")
     chosen = chosen if chosen in BOOKING_STATUS_LABELS else None

@@ -1,15 +1,15 @@
 """Public catalogue pages: search with filters and facets, instrument detail, sitemap."""
 
-from flask import Blueprint, Response, render_template, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..api.catalogue import search_params_from_args
-from ..catalogue import listings
+from ..catalogue import access
 from ..catalogue.fields import FIELDS, SERVICE_MODE_LABELS, STATUS_LABELS, VISIBILITY_LABELS
 from ..catalogue.models import InstrumentCategory
 from ..catalogue.present import instrument_json
 from ..catalogue.search import load_instruments, search
+from ..catalogue.search_params import search_params_from_args
 from ..catalogue.snippets import searched_text, snippet
 from ..catalogue.visibility import ANONYMOUS, viewer_for
 from ..core.errors import DomainError
@@ -30,7 +30,7 @@ def categories() -> dict[str, InstrumentCategory]:
 def index():
     viewer = _viewer()
     try:
-        params = search_params_from_args()
+        params = search_params_from_args(request.args)
     except DomainError as exc:
         return render_template("catalogue/index.html", error=exc, results=[], total=0, params=None, facets={},
                                categories=categories(), modes=SERVICE_MODE_LABELS), 422
@@ -44,7 +44,7 @@ def index():
 @bp.route("/instruments/<int:instrument_id>")
 def detail(instrument_id: int):
     viewer = _viewer()
-    instrument = listings.get_visible(instrument_id, viewer)
+    instrument = access.get_visible_instrument(instrument_id, viewer)
     data = instrument_json(instrument, viewer)
     return render_template("catalogue/detail.html", item=data, instrument=instrument, fields=FIELDS,
                            categories=categories(), modes=SERVICE_MODE_LABELS, status_labels=STATUS_LABELS,
@@ -60,7 +60,7 @@ def export(fmt: str):
     from ..core.spreadsheet import CSV_MIMETYPE, XLSX_MIMETYPE
 
     viewer = _viewer()
-    params = replace(search_params_from_args(), page=1, per_page=exports.EXPORT_LIMIT)
+    params = replace(search_params_from_args(request.args), page=1, per_page=exports.EXPORT_LIMIT)
     instruments = load_instruments(search(viewer, params).instrument_ids, viewer)
     if fmt == "csv":
         body, mimetype = exports.to_csv(instruments, viewer), CSV_MIMETYPE

@@ -6,9 +6,9 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from ..accounts.models import Organization
-from ..catalogue import clearances
+from ..catalogue import access, clearances
 from ..catalogue.forms import ClearanceForm
-from ..core.errors import DomainError, PermissionDenied, ValidationFailed
+from ..core.errors import DomainError, ValidationFailed
 from ..db import db
 from .helpers import show_error
 from .provider_views import error_status, me
@@ -18,8 +18,7 @@ bp = Blueprint("clearances", __name__, url_prefix="/clearances")
 
 def _unit() -> Organization:
     unit = me().organization
-    if not clearances.can_manage(me(), unit):
-        raise PermissionDenied(_("Only an operator or defence approver of a defence unit manages its clearances."))
+    access.require_clearance_manager(me(), unit)
     return unit
 
 

@@ -14,7 +14,7 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, HiddenField, SubmitField
 from wtforms.validators import DataRequired, Regexp
 
-from ..catalogue import import_jobs, importer, policy
+from ..catalogue import access, import_jobs, importer
 from ..catalogue.fields import FIELDS
 from ..core import spreadsheet
 from ..core.errors import DomainError
@@ -42,7 +42,7 @@ class ConfirmForm(Form):
 
 def _unit():
     """The signed-in instrument operator's own unit, or 403."""
-    if not policy.is_operator_of(current_user, current_user.organization_id):
+    if not access.is_operator_of(current_user, current_user.organization_id):
         abort(403)
     return current_user.organization
 

@@ -11,8 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization
-from ..accounts.policy import is_commission
-from ..bookings import access
+from ..bookings import access as booking_access
 from ..bookings.models import Booking
 from ..bookings.service import SAMPLE_MODES
 from ..catalogue.fields import SERVICE_MODE_LABELS
@@ -22,7 +21,7 @@ from ..catalogue.visibility import viewer_for
 from ..core.clock import now_utc
 from ..core.errors import DomainError
 from ..db import db
-from ..ledger import disputes, entries, policy, ratings, service_records
+from ..ledger import access, disputes, entries, ratings, service_records
 from ..ledger.forms import (
     AnswerForm,
     EntryForm,
@@ -57,7 +56,7 @@ def service_ratings(instrument: Instrument) -> dict:
     return {"instrument": ratings.instrument_rating(instrument.id), "unit": ratings.unit_rating(instrument.owner_id)}
 
 
-def _status(exc: DomainError) -> int:
+def refusal_status(exc: DomainError) -> int:
     return exc.status if exc.status in (403, 404, 409) else 422
 
 
@@ -65,7 +64,7 @@ def _status(exc: DomainError) -> int:
 
 
 def _booking(booking_id: int) -> Booking:
-    booking = access.find_booking(booking_id, current_user)
+    booking = booking_access.find_booking(booking_id, current_user)
     if booking is None:
         abort(404)
     return booking
@@ -80,9 +79,9 @@ def _recordable(booking: Booking) -> bool:
 def from_booking(booking_id: int):
     booking = _booking(booking_id)
     existing = service_records.record_of_booking(booking.id)
-    if existing is not None and policy.may_read(me(), existing):
+    if existing is not None and access.may_read(me(), existing):
         return redirect(url_for("ledger.detail", service_record_id=existing.id))
-    if not policy.may_write(me(), booking.unit_id):
+    if not access.may_write(me(), booking.unit_id):
         abort(403)
     if not _recordable(booking):
         abort(409)
@@ -103,8 +102,8 @@ def from_booking(booking_id: int):
                     actor=me(), booking=booking, actual_start=start, actual_end=end, samples=form.samples.data,
                     result_delivered_on=form.result_delivered_on.data)
         except DomainError as exc:
-            show_error(_with_form_names(exc), form)
-            status = _status(exc)
+            show_error(with_form_names(exc), form)
+            status = refusal_status(exc)
         else:
             flash(_("The service is recorded; booking no. %(id)d is completed.", id=booking.id), "info")
             return redirect(url_for("ledger.detail", service_record_id=record.id))
@@ -117,7 +116,7 @@ def from_booking(booking_id: int):
 FORM_NAMES = {"actual_start": "start_time", "actual_end": "end_time", "amount_fen": "amount"}
 
 
-def _with_form_names(exc: DomainError) -> DomainError:
+def with_form_names(exc: DomainError) -> DomainError:
     """Service field names (actual_start, amount_fen) onto the form's (start_time, amount)."""
     exc.fields = {FORM_NAMES.get(k, k): v for k, v in exc.fields.items()}
     return exc
@@ -127,7 +126,7 @@ def _with_form_names(exc: DomainError) -> DomainError:
 @login_required
 def new():
     actor = me()
-    if not policy.may_write(actor, actor.organization_id):
+    if not access.may_write(actor, actor.organization_id):
         abort(403)
     instruments = list(db.session.scalars(select(Instrument).where(Instrument.owner_id == actor.organization_id)
                                           .order_by(Instrument.id)))
@@ -150,8 +149,8 @@ def new():
                     organization=db.session.merge(organization), mode=form.mode.data, actual_start=start,
                     actual_end=end, samples=form.samples.data, result_delivered_on=form.result_delivered_on.data)
         except DomainError as exc:
-            show_error(_with_form_names(exc), form)
-            status = _status(exc)
+            show_error(with_form_names(exc), form)
+            status = refusal_status(exc)
         else:
             flash(_("The service is recorded."), "info")
             return redirect(url_for("ledger.detail", service_record_id=record.id))
@@ -163,20 +162,13 @@ def new():
 # ------------------------------------------------------------------------------------------------ lists
 
 
-def _scopes(actor) -> list[str]:
-    """The lists the person may choose, the most useful first (operators: their unit; commission: everything)."""
-    if is_commission(actor):
-        return ["all", "mine"]
-    return ["unit", "mine"] if policy.may_write(actor, actor.organization_id) else ["mine"]
-
-
 @bp.route("/service-records")
 @login_required
 def index():
     actor = me()
-    scopes = _scopes(actor)
+    scopes = access.record_scopes(actor)
     scope = request.args.get("scope") if request.args.get("scope") in scopes else scopes[0]
-    stmt = policy.visible_records(actor)
+    stmt = access.visible_records(actor)
     if scope == "unit":
         stmt, totals = stmt.where(ServiceRecord.unit_id == actor.organization_id), \
             entries.unit_balance(actor.organization_id)
@@ -197,14 +189,7 @@ def index():
 # ------------------------------------------------------------------------------------------------ a record
 
 
-def _record(record_id: int) -> ServiceRecord:
-    record = db.session.get(ServiceRecord, record_id)
-    if record is None or not policy.may_read(me(), record):
-        abort(404)
-    return record
-
-
-def _render(record: ServiceRecord, status: int = 200, **forms):
+def render_record(record: ServiceRecord, status: int = 200, **forms):
     actor = me()
     pending = list(db.session.scalars(select(AdjustmentRequest).where(
         AdjustmentRequest.service_record_id == record.id).order_by(AdjustmentRequest.id)))
@@ -215,7 +200,7 @@ def _render(record: ServiceRecord, status: int = 200, **forms):
         ledger=list(db.session.scalars(select(RevenueEntry).where(RevenueEntry.service_record_id == record.id)
                                        .order_by(RevenueEntry.id))),
         disputes=disputes.disputes_of(record.id), open_dispute=open_dispute,
-        deadline=disputes.dispute_deadline(record), is_operator=policy.may_write(actor, record.unit_id),
+        deadline=disputes.dispute_deadline(record), is_operator=access.may_write(actor, record.unit_id),
         may_dispute=disputes.may_dispute(actor, record) and open_dispute is None
         and now_utc() <= disputes.dispute_deadline(record),
         may_rate=ratings.may_rate(actor, record) and ratings.rating_of(record.id) is None,
@@ -230,19 +215,19 @@ def _render(record: ServiceRecord, status: int = 200, **forms):
 @bp.route("/service-records/<int:service_record_id>")
 @login_required
 def detail(service_record_id: int):
-    return _render(_record(service_record_id))
+    return render_record(access.get_readable_record(me(), service_record_id))
 
 
 def _act(record: ServiceRecord, form, form_name: str, handler, message: str):
     """Validate the form, run the service in one transaction, and come back to the record."""
     if not form.validate_on_submit():
-        return _render(record, 422, **{form_name: form})
+        return render_record(record, 422, **{form_name: form})
     try:
         with db.transaction():
             result = handler(form)
     except DomainError as exc:
-        show_error(_with_form_names(exc), form)
-        return _render(record, _status(exc), **{form_name: form})
+        show_error(with_form_names(exc), form)
+        return render_record(record, refusal_status(exc), **{form_name: form})
     flash(message if isinstance(message, str) else message(result), "info")
     return redirect(url_for("ledger.detail", service_record_id=record.id))
 
@@ -256,7 +241,7 @@ def _entry_message(result) -> str:
 @bp.route("/service-records/<int:service_record_id>/entries", methods=["POST"])
 @login_required
 def add_entry(service_record_id: int):
-    record = _record(service_record_id)
+    record = access.get_readable_record(me(), service_record_id)
     form = EntryForm(prefix="entry")
     form.amount_fen = None
     return _act(record, form, "entry_form", lambda f: entries.append_entry(
@@ -268,7 +253,7 @@ def add_entry(service_record_id: int):
 @bp.route("/service-records/<int:service_record_id>/dispute", methods=["POST"])
 @login_required
 def dispute(service_record_id: int):
-    record = _record(service_record_id)
+    record = access.get_readable_record(me(), service_record_id)
     return _act(record, ReasonForm(prefix="dispute"), "dispute_form",
                 lambda f: disputes.raise_dispute(actor=me(), record=record, reason=f.reason.data),
                 _("Your dispute is sent to the unit."))
@@ -277,7 +262,7 @@ def dispute(service_record_id: int):
 @bp.route("/service-records/<int:service_record_id>/dispute/answer", methods=["POST"])
 @login_required
 def answer(service_record_id: int):
-    record = _record(service_record_id)
+    record = access.get_readable_record(me(), service_record_id)
     return _act(record, AnswerForm(prefix="answer"), "answer_form",
                 lambda f: disputes.answer_dispute(actor=me(), record=record, answer=f.answer.data),
                 _("The answer is recorded."))
@@ -286,7 +271,7 @@ def answer(service_record_id: int):
 @bp.route("/service-records/<int:service_record_id>/rating", methods=["POST"])
 @login_required
 def rate(service_record_id: int):
-    record = _record(service_record_id)
+    record = access.get_readable_record(me(), service_record_id)
     return _act(record, RatingForm(prefix="rating"), "rating_form",
                 lambda f: ratings.rate(actor=me(), record=record, score=f.score.data, comment=f.comment.data),
                 _("Thank you for rating the service."))

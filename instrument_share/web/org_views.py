@@ -5,11 +5,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..accounts import organizations, policy, users
+from ..accounts import access, organizations, users
 from ..accounts.forms import GrantRoleForm, InviteForm, OrgProfileForm, PlainForm
 from ..accounts.models import Invitation, Organization
 from ..accounts.roles import BUSINESS_ROLES_BY_KIND, ROLE_LABELS, Role
-from ..core.errors import DomainError
+from ..core.errors import DomainError, NotFound
 from ..core.money import yuan_to_fen
 from ..db import db
 from .helpers import show_error
@@ -33,7 +33,7 @@ def _render(org: Organization, status: int = 200, **forms):
         "total_assets_yuan": _yuan(org.sme_total_assets_fen), "tech_sme_no": org.tech_sme_no})
     invitations = db.session.scalars(select(Invitation).where(
         Invitation.organization_id == org.id, Invitation.accepted_at.is_(None)).order_by(Invitation.id.desc())).all()
-    return render_template("org/organization.html", org=org, me=me, can_manage=policy.is_manager_of(me, org),
+    return render_template("org/organization.html", org=org, me=me, can_manage=access.is_manager_of(me, org),
                            invite_form=invite_form, grant_form=grant_form, profile_form=profile_form,
                            plain_form=PlainForm(), invitations=invitations,
                            relations=organizations.relations_of(org)), status
@@ -112,10 +112,10 @@ def invite():
 
 
 def _colleague(user_id: int):
-    user = db.session.get(users.User, user_id)
-    if user is None or user.organization_id != current_user.organization_id:
-        abort(404)
-    return user
+    try:
+        return access.get_colleague(current_user, user_id)
+    except NotFound:
+        abort(404)  # the plain 404 page, even where the action's refusals are shown as messages
 
 
 @bp.route("/organization/users/<int:user_id>/roles", methods=["POST"])
@@ -164,8 +164,6 @@ def toggle(user_id: int, action: str):
 
 @bp.route("/organizations/<int:org_id>")
 def public(org_id: int):
-    org = db.session.get(Organization, org_id)
     viewer = current_user if current_user.is_authenticated else None
-    if org is None or not policy.can_see_org(viewer, org):
-        abort(404)
-    return render_template("org/public.html", org=org, private=policy.can_read_org_private(viewer, org))
+    org = access.get_visible_org(viewer, org_id)
+    return render_template("org/public.html", org=org, private=access.can_read_org_private(viewer, org))

@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..accounts.roles import Role
-from ..catalogue import defence, listings, policy
+from ..catalogue import access, defence, listings
 from ..catalogue.fields import FIELDS, SERVICE_MODE_LABELS, STATUS_LABELS, VISIBILITY_LABELS, Status
 from ..catalogue.forms import RESTRICTABLE_LABELS, InstrumentForm, SuspendForm, form_data, normalised
 from ..catalogue.models import Instrument, InstrumentCategory
@@ -51,14 +51,14 @@ def listing_context() -> dict:
 def _require_unit_operator() -> int:
     """The signed-in person is an instrument operator of a verified provider unit; returns the unit's id."""
     unit_id = current_user.organization_id
-    if not policy.is_operator_of(me(), unit_id):
+    if not access.is_operator_of(me(), unit_id):
         abort(403)
     return unit_id
 
 
 def _own_instrument(instrument_id: int) -> Instrument:
-    instrument = listings.get_visible(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
-    listings.require_operator(me(), instrument)  # 403 when the viewer may see it but not manage it
+    instrument = access.get_visible_instrument(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
+    access.require_operator(me(), instrument)  # 403 when the viewer may see it but not manage it
     return instrument
 
 

@@ -6,13 +6,11 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..accounts.models import Organization
-from ..accounts.policy import is_commission
 from ..catalogue.models import Instrument
-from ..catalogue.policy import is_operator_of
 from ..core.clock import local_today
 from ..core.errors import DomainError
 from ..db import db
-from ..reporting import generation
+from ..reporting import access, generation
 from ..reporting.forms import QUARTERS, GenerateReportForm
 from ..reporting.periods import previous_quarter
 from .helpers import show_error
@@ -21,12 +19,8 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 PER_PAGE = 50
 
 
-def _allowed() -> bool:
-    return is_commission(current_user) or is_operator_of(current_user, current_user.organization_id)
-
-
 def _scope_choices() -> list[tuple[str, str]]:
-    if not is_commission(current_user):
+    if not access.may_generate_report(current_user, None):  # only the commission makes the platform's
         return [(str(current_user.organization_id), current_user.organization.name)]
     units = db.session.execute(select(Organization.id, Organization.name).where(
         Organization.id.in_(select(Instrument.owner_id).distinct())).order_by(Organization.name))
@@ -45,7 +39,7 @@ def _form() -> GenerateReportForm:
 
 def _render(form: GenerateReportForm, status: int = 200):
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
-    stmt = generation.readable(current_user)
+    stmt = access.readable_reports(current_user)
     reports = list(db.session.scalars(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
     names = dict(db.session.execute(select(Organization.id, Organization.name).where(
         Organization.id.in_({r.unit_id for r in reports if r.unit_id}))).all())
@@ -56,7 +50,7 @@ def _render(form: GenerateReportForm, status: int = 200):
 @bp.get("/")
 @login_required
 def index():
-    if not _allowed():
+    if not access.may_use_reports(current_user):
         abort(403)
     return _render(_form())
 
@@ -64,13 +58,13 @@ def index():
 @bp.post("/generate")
 @login_required
 def generate():
-    if not _allowed():
+    if not access.may_use_reports(current_user):
         abort(403)
     form = _form()
     if not form.validate_on_submit():
         return _render(form, 422)
     unit_id = None if form.scope.data == "platform" else int(form.scope.data)
-    if not generation.may_generate(current_user, unit_id):
+    if not access.may_generate_report(current_user, unit_id):
         abort(403)
     try:
         rendered = generation.render(form.year.data, int(form.quarter.data), unit_id=unit_id)
@@ -87,7 +81,7 @@ def generate():
 @login_required
 def download(report_id: int):
     try:
-        report = generation.get_readable(current_user, report_id)
+        report = access.get_readable_report(current_user, report_id)
     except DomainError:
         abort(404)
     stored = report.file

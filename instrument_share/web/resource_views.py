@@ -6,8 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from ..accounts.models import Organization
-from ..accounts.roles import Role
-from ..catalogue import resources
+from ..catalogue import access, resources
 from ..catalogue.forms import ResourceForm
 from ..catalogue.models import Instrument, Resource
 from ..catalogue.present import instrument_json
@@ -40,7 +39,7 @@ def index():
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     page = page_arg()
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    can_create = current_user.is_authenticated and resources.can_edit(me(), current_user.organization_id)
+    can_create = current_user.is_authenticated and access.may_edit_resources(me(), current_user.organization_id)
     return render_template("resources/index.html", rows=rows, total=total, page=page, per_page=PER_PAGE, q=q,
                            kind=kind, can_create=can_create, **_labels())
 
@@ -48,12 +47,12 @@ def index():
 @bp.route("/<int:resource_id>")
 def detail(resource_id: int):
     actor = _actor()
-    resource = resources.get_visible(resource_id, actor)  # 404 unless published or editable by the viewer
+    resource = access.get_visible_resource(resource_id, actor)  # 404 unless published or editable by the viewer
     viewer = viewer_for(actor)
     linked = [instrument_json(i, viewer) for i in resources.visible_instruments(resource, viewer)]
     website = resource.website if (resource.website or "").startswith(("https://", "http://")) else None
     return render_template("resources/detail.html", resource=resource, linked=linked, website=website,
-                           can_edit=resources.can_edit(actor, resource.organization_id), **_labels())
+                           can_edit=access.may_edit_resources(actor, resource.organization_id), **_labels())
 
 
 def _choices(form: ResourceForm, organization_id: int | None) -> None:
@@ -75,12 +74,12 @@ def _choices(form: ResourceForm, organization_id: int | None) -> None:
 
 def _render_form(form, resource=None, status: int = 200):
     return render_template("resources/form.html", form=form, resource=resource,
-                           ask_unit=resource is None and me().has_role(Role.system_admin)), status
+                           ask_unit=resource is None and access.names_resource_unit(me())), status
 
 
 def _unit_for_new(form: ResourceForm) -> int:
-    if not me().has_role(Role.system_admin):
-        if not resources.can_edit(me(), current_user.organization_id):
+    if not access.names_resource_unit(me()):
+        if not access.may_edit_resources(me(), current_user.organization_id):
             raise PermissionDenied(_("Only the unit's operators or the system administrator list its resources."))
         return current_user.organization_id
     code = (form.organization_uscc.data or "").strip().upper()
@@ -94,10 +93,10 @@ def _unit_for_new(form: ResourceForm) -> int:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def create():
-    if not (me().has_role(Role.system_admin) or resources.can_edit(me(), current_user.organization_id)):
+    if not access.may_edit_resources(me(), current_user.organization_id):  # the system administrator for any unit
         abort(403)
     form = ResourceForm()
-    _choices(form, None if me().has_role(Role.system_admin) else current_user.organization_id)
+    _choices(form, None if access.names_resource_unit(me()) else current_user.organization_id)
     if form.validate_on_submit():
         try:
             organization_id = _unit_for_new(form)
@@ -112,8 +111,8 @@ def create():
 
 
 def _editable(resource_id: int) -> Resource:
-    resource = resources.get_visible(resource_id, me())  # 404 when the viewer may not see it
-    if not resources.can_edit(me(), resource.organization_id):
+    resource = access.get_visible_resource(resource_id, me())  # 404 when the viewer may not see it
+    if not access.may_edit_resources(me(), resource.organization_id):
         abort(403)
     return resource
 

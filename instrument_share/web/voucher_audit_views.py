@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from ..accounts.policy import is_commission
+from ..accounts.access import is_commission
 from ..accounts.roles import COMMISSION_ROLES, Role
 from ..catalogue.fields import SERVICE_MODE_LABELS
 from ..core import spreadsheet
@@ -26,7 +26,7 @@ PER_PAGE = 30
 
 
 def commission_required(*roles: Role):
-    """Signed in, acting for the commission (accounts.policy.is_commission) and holding one of the roles, or 403.
+    """Signed in, acting for the commission (accounts.access.is_commission) and holding one of the roles, or 403.
 
     web.helpers.role_required looks at the role only; a commission role in an unverified organisation is refused.
     """

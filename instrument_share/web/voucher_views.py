@@ -10,8 +10,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
+from ..accounts.access import is_commission
 from ..accounts.models import Organization
-from ..accounts.policy import is_commission
 from ..accounts.roles import Role
 from ..core.clock import local_today
 from ..core.errors import DomainError

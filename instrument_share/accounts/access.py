@@ -1,5 +1,11 @@
-"""Who may read and change what ("Who may read what" in api.md), as plain predicates used by pages and API."""
+"""Who may read and change organisations and users ("Who may read what" in api.md): checks, list filters and loaders
+that answer NotFound for what the viewer may not know exists; pages, API and services ask these."""
 
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..core.errors import NotFound, PermissionDenied
+from ..db import db
 from .models import Organization, User
 from .roles import COMMISSION_ROLES, OrgStatus, Role
 
@@ -35,6 +41,18 @@ def can_see_org(user, org: Organization) -> bool:
     return is_member(user, org) or _is(user, Role.system_admin) or is_commission(user)
 
 
+def sees_every_org(user) -> bool:
+    """Lists every organisation, whatever its status (others list the verified ones)."""
+    return _is(user, Role.system_admin) or is_commission(user)
+
+
+def get_visible_org(viewer, org_id: int) -> Organization:
+    org = db.session.get(Organization, org_id)
+    if org is None or not can_see_org(viewer, org):
+        raise NotFound(_("No such organisation."))
+    return org
+
+
 def can_read_org_private(user, org: Organization) -> bool:
     """SME profile, actual controller, relations, contacts, voucher eligibility."""
     return is_member(user, org) or _is(user, Role.system_admin) or is_commission(user)
@@ -68,3 +86,32 @@ def can_see_user(viewer, user: User) -> bool:
         return False
     return viewer.id == user.id or viewer.organization_id == user.organization_id or _is(
         viewer, Role.system_admin, Role.security_admin)
+
+
+def sees_every_user(viewer) -> bool:
+    return _is(viewer, Role.system_admin, Role.security_admin)
+
+
+def visible_users(viewer):
+    """The users `viewer` may list: administrators all, an organisation's manager its own; others are refused."""
+    stmt = select(User)
+    if sees_every_user(viewer):
+        return stmt
+    if not viewer.is_org_manager:
+        raise PermissionDenied(_("Only administrators and organisation managers list users."))
+    return stmt.where(User.organization_id == viewer.organization_id)
+
+
+def get_visible_user(viewer, user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not can_see_user(viewer, user):
+        raise NotFound(_("No such user."))
+    return user
+
+
+def get_colleague(viewer, user_id: int) -> User:
+    """A user of the viewer's own organisation (the organisation page acts on colleagues only), or NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None or user.organization_id != viewer.organization_id:
+        raise NotFound(_("No such user."))
+    return user
