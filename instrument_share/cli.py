@@ -246,7 +246,7 @@ def demo_logins():
 @scheduler_cli.command("run")
 def scheduler_run():
     """Run the periodic jobs in this process (exactly one such process per deployment)."""
-    from .scheduling.runner import run_forever
+    from .scheduler import run_forever
 
     run_forever(current_app._get_current_object())
 
@@ -255,7 +255,7 @@ def scheduler_run():
 @click.argument("job_name", required=False)
 def scheduler_tick(job_name):
     """Run every job (or one) once, now, and exit."""
-    from .scheduling.jobs import JOBS, run_job
+    from .jobs import JOBS, run_job
 
     for job in JOBS:
         if job_name in (None, job.name):

@@ -19,7 +19,6 @@ from .bookings.models import (
     CalendarToken,
     ContractTemplate,
     IdempotencyRecord,
-    Notification,
     OrganizationBlock,
     ServiceContract,
 )
@@ -36,7 +35,7 @@ from .catalogue.models import (
 )
 from .files.models import StoredFile
 from .ledger.models import AdjustmentRequest, RevenueEntry, ServiceDispute, ServiceRating, ServiceRecord
-from .mail.models import OutboxMessage
+from .mail.models import Notification, OutboxMessage
 from .reporting.models import OperationReport, StatisticsSnapshot
 from .scheduling.models import JobRun
 from .vouchers.models import (

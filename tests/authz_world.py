@@ -20,13 +20,14 @@ from zoneinfo import ZoneInfo
 from instrument_share.accounts import auth, organizations, tokens, users
 from instrument_share.bookings import calendars, lifecycle, ruleset
 from instrument_share.bookings import service as bookings
-from instrument_share.bookings.models import Booking, Notification
+from instrument_share.bookings.models import Booking
 from instrument_share.catalogue import clearances, import_jobs, importer, listings, resources
 from instrument_share.catalogue.fields import RESTRICTABLE
 from instrument_share.catalogue.models import Instrument
 from instrument_share.db import db
 from instrument_share.files.store import store
 from instrument_share.ledger import disputes, entries, service_records
+from instrument_share.mail.models import Notification
 from instrument_share.reporting import generation
 from instrument_share.vouchers import claims, workflow
 

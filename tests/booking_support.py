@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from instrument_share.audit.models import AuditEntry
-from instrument_share.bookings.models import Booking, Notification
+from instrument_share.bookings.models import Booking
 from instrument_share.db import db
+from instrument_share.mail.models import Notification
 
 from .catalogue_support import Unit, civilian_unit, publish_civilian
 

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from instrument_share.audit.models import AuditEntry
-from instrument_share.bookings.models import Notification
 from instrument_share.catalogue import import_runner
 from instrument_share.catalogue.models import ImportJob, Instrument, InstrumentCategory
 from instrument_share.core import clock
 from instrument_share.db import db
 from instrument_share.files.models import StoredFile
+from instrument_share.mail.models import Notification
 from instrument_share.scheduling.claims import owner_name
 
 from ._pages import sign_in

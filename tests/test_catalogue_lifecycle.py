@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from instrument_share import jobs
 from instrument_share.accounts.models import User
 from instrument_share.audit.models import AuditEntry
 from instrument_share.catalogue.fields import ALWAYS_VISIBLE, LEVEL_ORDER, RESTRICTABLE, Visibility
 from instrument_share.catalogue.models import Clearance, Instrument
 from instrument_share.db import db
-from instrument_share.scheduling import jobs
 
 from .catalogue_support import (
     audit_actions,

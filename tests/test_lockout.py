@@ -15,8 +15,8 @@ from instrument_share.accounts.roles import Role
 from instrument_share.audit import chain
 from instrument_share.audit.models import AuditEntry
 from instrument_share.db import db
+from instrument_share.jobs import JOBS
 from instrument_share.scheduling import claims
-from instrument_share.scheduling.jobs import JOBS
 
 from ._procs import PROCESSES, login_worker
 from .factories import PASSWORD, login

@@ -15,12 +15,12 @@ from instrument_share.audit import chain
 from instrument_share.audit.models import AuditEntry
 from instrument_share.core import clock
 from instrument_share.db import db
+from instrument_share.jobs import JOBS
 from instrument_share.mail import outbox
 from instrument_share.mail.models import OutboxMessage
+from instrument_share.scheduler import build_scheduler
 from instrument_share.scheduling import claims
-from instrument_share.scheduling.jobs import JOBS
 from instrument_share.scheduling.models import JobRun
-from instrument_share.scheduling.runner import build_scheduler
 
 from ._procs import PROCESSES, blocking_scheduler, claim_racer
 from .conftest import make_test_app

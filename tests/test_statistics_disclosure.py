@@ -10,11 +10,11 @@ import json
 from datetime import date
 
 from instrument_share.db import db
+from instrument_share.jobs import JOBS
 from instrument_share.reporting import dashboards
 from instrument_share.reporting import statistics as st
 from instrument_share.reporting.models import StatisticsSnapshot
 from instrument_share.reporting.public import PublicFigures
-from instrument_share.scheduling.jobs import JOBS
 
 from .catalogue_support import call, civilian_unit, defence_unit, publish_civilian, publish_defence
 from .factories import english, sign_in

@@ -11,10 +11,10 @@ from instrument_share.catalogue.models import Instrument
 from instrument_share.catalogue.visibility import viewer_for
 from instrument_share.core.clock import local_today
 from instrument_share.db import db
+from instrument_share.jobs import JOBS
 from instrument_share.reporting import dashboards, snapshots
 from instrument_share.reporting import statistics as st
 from instrument_share.reporting.models import StatisticsSnapshot
-from instrument_share.scheduling.jobs import JOBS
 
 from .catalogue_support import defence_unit, publish_defence
 from .factories import english, sign_in

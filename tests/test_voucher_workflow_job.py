@@ -1,6 +1,6 @@
 """The scheduled job: a claim returned for more information keeps its reservation for 30 days, then is withdrawn."""
 
-from instrument_share.scheduling.jobs import JOBS
+from instrument_share.jobs import JOBS
 from instrument_share.vouchers import jobs
 
 from .booking_support import expect

@@ -21,7 +21,8 @@ from ..audit import chain as audit
 from ..core.clock import now_utc
 from ..db import db
 from ..mail import outbox
-from .models import LoginFailure, LoginLock, RoleGrant, User
+from .holders import active_holders
+from .models import LoginFailure, LoginLock, User
 from .roles import Role
 
 UNKNOWN_ADDRESS = "unknown"
@@ -82,9 +83,7 @@ def record_failure(user: User, address: str, *, reason: str) -> None:
 
 def _tell_about_account_lock(user: User, failures: int) -> int:
     """Mail the owner and every active security administrator (those with an address); return how many."""
-    admins = db.session.scalars(select(User).join(RoleGrant, RoleGrant.user_id == User.id).where(
-        RoleGrant.role == Role.security_admin.value, User.is_disabled.is_(False), User.id != user.id)
-        .order_by(User.id)).all()
+    admins = active_holders(Role.security_admin, except_user_id=user.id)
     sent = 0
     for recipient in [user, *admins]:
         # The request that locked the account is the attacker's: write in the recipient's language instead.

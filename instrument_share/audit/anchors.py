@@ -6,6 +6,7 @@ run after that midnight takes it; its own entry `audit.anchored` is appended aft
 of the anchor is covered by the next day's anchor, never by its own.
 """
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -14,8 +15,6 @@ from flask import current_app, has_request_context, url_for
 from flask_babel import gettext as _
 from sqlalchemy import Select, select
 
-from ..accounts.models import RoleGrant, User
-from ..accounts.roles import Role
 from ..core.clock import local_today, now_utc
 from ..db import db
 from ..mail import outbox
@@ -35,9 +34,10 @@ def newest_first() -> Select:
     return select(AuditAnchor).order_by(AuditAnchor.day.desc())
 
 
-def anchor_day(day: date) -> AuditAnchor | None:
-    """Anchor a day that has ended, write its audit entry and mail the audit administrators, all in the caller's
-    transaction (never commits). None when the day is already anchored."""
+def anchor_day(day: date, recipients: Callable[[], Iterable]) -> AuditAnchor | None:
+    """Anchor a day that has ended, write its audit entry and mail `recipients()`, all in the caller's transaction
+    (never commits). None when the day is already anchored. The recipients are the audit administrators; the job
+    table passes accounts.holders.audit_admins, since accounts sits above audit and audit may not import it."""
     # Taken before reading the head: an append still in flight from before midnight commits first (PostgreSQL
     # advisory lock; SQLite's write transaction already excludes it), so the head read below is final.
     db.lock(chain.AUDIT_LOCK_KEY)
@@ -51,27 +51,24 @@ def anchor_day(day: date) -> AuditAnchor | None:
     db.session.flush()
     chain.append("audit.anchored", object_type="audit_anchor", object_id=day.isoformat(),
                  details={"date": day.isoformat(), "seq": seq, "hash": hash_})
-    _mail_audit_admins(anchor)
+    _mail_audit_admins(anchor, recipients())
     return anchor
 
 
-def anchor_due() -> str:
+def anchor_due(recipients: Callable[[], Iterable]) -> str:
     """Scheduler job: anchor yesterday once. The claim is per local day in job_runs (not per UTC interval), so
     however often the job ticks, and however many schedulers run, each day gets exactly one anchor."""
     day = local_today() - timedelta(days=1)
 
     def work() -> str:
-        anchor = anchor_day(day)
+        anchor = anchor_day(day, recipients)
         return f"already anchored {day}" if anchor is None else f"anchored {day} at {anchor.seq}"
 
     ran = run_once(JOB_NAME, day.isoformat(), work, lease_seconds=current_app.config["SCHEDULER_LEASE_SECONDS"])
     return f"{day}: {'anchored' if ran else 'done before'}"
 
 
-def _mail_audit_admins(anchor: AuditAnchor) -> None:
-    admins = db.session.scalars(
-        select(User).join(RoleGrant, RoleGrant.user_id == User.id)
-        .where(RoleGrant.role == Role.audit_admin.value, User.is_disabled.is_(False)).order_by(User.id))
+def _mail_audit_admins(anchor: AuditAnchor, admins: Iterable) -> None:
     link = _public_link()
     subject = _("Audit chain anchor of %(date)s", date=anchor.day.isoformat())
     for user in admins:

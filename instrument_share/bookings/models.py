@@ -141,19 +141,6 @@ class OrganizationBlock(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
-class Notification(Base):
-    __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(40))
-    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
-    message: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
 class ContractTemplate(Base):
     """The unit's service contract terms (国科发基〔2017〕289号 art. 13), copied into each contract."""
 

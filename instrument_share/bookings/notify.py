@@ -7,7 +7,8 @@ from ..accounts.models import User
 from ..accounts.roles import Role
 from ..db import db
 from ..mail import outbox
-from .models import Booking, Notification
+from ..mail.models import Notification
+from .models import Booking
 
 
 def unit_operators(unit_id: int) -> list[User]:

@@ -22,12 +22,12 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..accounts.models import User
-from ..bookings.models import Notification
 from ..core.clock import now_utc
 from ..core.errors import DomainError
 from ..db import db
 from ..mail import outbox
 from ..mail.links import external_url
+from ..mail.models import Notification
 from ..scheduling.claims import owner_name
 from . import importer
 from .import_jobs import encode_problems

@@ -5,9 +5,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..accounts.forms import PlainForm
-from ..bookings import inbox
 from ..core.errors import NotFound
 from ..db import db
+from ..mail import inbox
 
 bp = Blueprint("notifications", __name__)
 PER_PAGE = 50

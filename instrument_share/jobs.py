@@ -1,20 +1,25 @@
-"""The periodic jobs and their intervals; later features add theirs to JOBS."""
+"""The periodic jobs and their intervals: the one place that wires every feature's due work to the scheduler.
+
+It sits above the features (it imports them all), beside cli.py; scheduling/ below them keeps only the claim of a
+period (job_runs), which features such as audit anchors and catalogue imports use themselves.
+"""
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from flask import Flask
 
-from ..accounts import lockout
-from ..audit import anchors as audit_anchors
-from ..bookings import lifecycle
-from ..catalogue import defence, import_runner
-from ..mail import outbox
-from ..reporting import generation as operation_reports
-from ..reporting import snapshots as statistics_snapshots
-from ..vouchers import jobs as voucher_jobs
-from .claims import period_key, run_once
+from .accounts import holders, lockout
+from .audit import anchors as audit_anchors
+from .bookings import lifecycle
+from .catalogue import defence, import_runner
+from .mail import outbox
+from .reporting import generation as operation_reports
+from .reporting import snapshots as statistics_snapshots
+from .scheduling.claims import period_key, run_once
+from .vouchers import jobs as voucher_jobs
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ JOBS: list[Job] = [
     Job("statistics_snapshot", 60, statistics_snapshots.refresh_due, claimed=False),
     # Hourly: anchors yesterday's audit chain head once. It claims its period itself in job_runs, keyed by the
     # local day rather than by a UTC hour, so the day ends at Asia/Shanghai midnight.
-    Job("audit_anchor", 3600, audit_anchors.anchor_due, claimed=False),
+    Job("audit_anchor", 3600, partial(audit_anchors.anchor_due, holders.audit_admins), claimed=False),
 ]
 
 
