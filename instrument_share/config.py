@@ -1,4 +1,4 @@
-"""Settings read from environment variables; every one is documented in the README."""
+"""Settings read from environment variables; every one is documented in docs/settings.md."""
 
 import os
 import secrets

@@ -7,8 +7,8 @@ Per backend it runs the authorisation matrix (every route x 13 principals x own/
 API through schemathesis and every HTML form, --fuzz-examples inputs per operation), the backup taken while writing
 and restored, the audit tail deleted after a daily anchor (pytest, on a throw-away database), and the fault run
 under load (bench/faults.py: 32 users, a worker killed every 60 s, the database failing once). The test command runs
-short versions of the same tests. It prints what each run printed, then the table the README's "Reliability and
-security" section shows, and exits 1 when any run failed.
+short versions of the same tests. It prints what each run printed, then the table that docs/operations.md
+("Reliability and security figures") shows, and exits 1 when any run failed.
 """
 
 import argparse

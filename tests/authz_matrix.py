@@ -12,7 +12,7 @@ organisations) and "other" (the same set of organisations again, where no princi
 `other` separately. Routes without an object are asked once per principal.
 
 OBJECTS says who may see each kind of object at all. Everyone else must get exactly the answer a missing id gets
-(api.md: 404 "absent or not visible to the caller"), so that ids of other organisations' objects reveal nothing.
+(docs/api.md: 404 "absent or not visible to the caller"), so that ids of other organisations' objects reveal nothing.
 
 tests/authz_world.py builds the objects, tests/authz_requests.py the bodies, tests/test_authz_matrix.py runs it.
 """

@@ -1,4 +1,4 @@
-"""The accounts part of the JSON API against the binding contract (shared/docs/api.md).
+"""The accounts part of the JSON API (docs/api.md).
 
 Tokens, /me, organisations, relations, invitations, users and roles, the error and list shapes, and an
 authorisation matrix over every registered API operation for the usual kinds of caller.

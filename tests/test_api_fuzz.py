@@ -4,7 +4,7 @@ Each operation gets FUZZ_EXAMPLES inputs (schema-valid and schema-violating, fro
 of every role (and anonymous, and HTTP Basic where the document asks for it), with path, query and body ids drawn
 from the world's objects as well as ids that name nothing, and whole numbers swapped for the edges of the database's
 integer types. Every answer must: not be a 5xx; have a status, content type and body the document declares for the
-operation; and, for an error, be the `{"error", "message", "fields"}` object of api.md. The figures (inputs per
+operation; and, for an error, be the `{"error", "message", "fields"}` object of docs/api.md. The figures (inputs per
 operation, statuses, 5xx) are printed; `scripts/fuzz.py --examples N` runs the same with more inputs.
 """
 

@@ -1,4 +1,4 @@
-"""Bookings through the API on the real database, with a frozen clock (api.md "Bookings", issue #4).
+"""Bookings through the API on the real database, with a frozen clock (docs/api.md "Bookings", issue #4).
 
 Create and quote, every refusal the contract names, the state machine and who may drive it, the scheduled jobs
 (auto-rejection, no-shows, reminders), instruments becoming unavailable, availability and booking rules, list
@@ -322,7 +322,7 @@ def test_defence_instruments_are_booked_by_cleared_organisations_only(client, fa
     unknown = expect(book(client, uncleared.headers, 999_999, iso(2, "10:00"), iso(2, "11:00")), 422)
     hidden = expect(book(client, uncleared.headers, instrument.id, iso(2, "10:00"), iso(2, "11:00")), 422)
     assert hidden == unknown
-    # ... for cleared organisations too: only the owning unit and its approvers see it (api.md)
+    # ... for cleared organisations too: only the owning unit and its approvers see it (docs/api.md)
     assert expect(book(client, cleared.headers, instrument.id, iso(2, "10:00"), iso(2, "11:00")), 422) == unknown
 
 

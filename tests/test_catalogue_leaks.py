@@ -449,7 +449,7 @@ def instrument_references(value):
 
 
 def names_organisations(endpoint: str) -> bool:
-    """Pages about organisations or their resources: a verified organisation's name is public there (api.md)."""
+    """Pages about organisations or their resources: a verified organisation's name is public there (docs/api.md)."""
     return endpoint.startswith("org.") or "organization" in endpoint or "resource" in endpoint
 
 
@@ -492,7 +492,7 @@ class Scan:
                     if marker.kind != "internal" and p.shows(name, self.level):
                         continue
                     if marker.kind == "owner" and context[0]:
-                        continue  # a verified organisation's name is public on organisation pages (api.md)
+                        continue  # a verified organisation's name is public on organisation pages (docs/api.md)
                     if marker.name == "category_code" and context[1]:
                         continue  # the category table is public reference data
                     out |= dict.fromkeys(marker.needles, f"{marker.listing}.{marker.name}")

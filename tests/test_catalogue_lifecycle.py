@@ -2,7 +2,7 @@
 
 draft → submit → review failed (back to draft with the comment) → resubmit → review passed with field_visibility →
 approval by the superior authority → published; edit-after-publish revisions; the expiry warning and the expiry by
-the scheduled job with a frozen clock; renewal; revocation; and the refusals api.md names.
+the scheduled job with a frozen clock; renewal; revocation; and the refusals docs/api.md names.
 """
 
 from dataclasses import dataclass
@@ -239,7 +239,7 @@ def test_approvers_of_another_authority_and_reviewers_of_another_unit(client, fa
     instrument = create(unit)
     submit(unit, instrument)
     path = f"/instruments/{instrument.id}"
-    # An unpublished listing does not exist for them (api.md: 404 outside the unit and its approvers) …
+    # An unpublished listing does not exist for them (docs/api.md: 404 outside the unit and its approvers) …
     error(call(client, "POST", f"{path}/review", stranger.h("reviewer"), {"result": "passed"}), 404)
     ok(call(client, "POST", f"{path}/review", unit.h("reviewer"), {"result": "passed", "field_visibility": {}}))
     error(call(client, "POST", f"{path}/approve", stranger.h("approver"), {"approval_no": "X1"}), 404)
@@ -593,7 +593,7 @@ def test_clearances_api(client, factory, unit):
     error(call(client, "POST", f"/organizations/{university.org.id}/clearances", university.h("operator"),
                {"organization_id": enterprise.id, "agreement_version": "V1"}), 403)  # not a defence unit
     error(call(client, "GET", "/organizations/999999999/clearances", unit.h("operator")), 404)
-    # A pending organisation is not visible to them: its id answers like a missing one, not 403 (api.md).
+    # A pending organisation is not visible to them: its id answers like a missing one, not 403 (docs/api.md).
     body = {"organization_id": other_enterprise.id, "agreement_version": "V1"}
     for method, tail in (("GET", ""), ("POST", ""), ("DELETE", f"/{enterprise.id}")):
         hidden = call(client, method, f"/organizations/{pending.id}/clearances{tail}", unit.h("operator"), body)

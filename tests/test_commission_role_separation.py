@@ -1,5 +1,5 @@
 """One person never both approves and pays a voucher claim: commission_auditor and commission_officer are never held
-by one account (api.md v1.1, 409 role_conflict), however the role would arrive: the API, the administration pages,
+by one account (docs/api.md v1.1, 409 role_conflict), however the role would arrive: the API, the administration pages,
 the organisation's manager, or `flask users create --role a --role b`. The demo data holds no such account."""
 
 import pytest

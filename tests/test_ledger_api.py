@@ -1,4 +1,4 @@
-"""The service record, ledger, adjustment request, dispute and rating API (api.md "Service records, revenue,
+"""The service record, ledger, adjustment request, dispute and rating API (docs/api.md "Service records, revenue,
 ratings"): shapes, status codes, who may read and write, filters and pagination."""
 
 import pytest

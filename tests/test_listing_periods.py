@@ -164,7 +164,7 @@ def test_a_defence_service_needs_an_approval_valid_that_day_and_a_cleared_organi
 
 def test_a_booked_service_after_the_listing_was_suspended_is_refused_with_a_clear_message(client, factory, lg):
     """Booked while open, confirmed, then the listing is suspended before the service: the rule holds for booked
-    services too (api.md v1.1 "booked or POST /service-records")."""
+    services too (docs/api.md v1.1 "booked or POST /service-records")."""
     body = expect(book(client, lg.alice.headers, lg.instrument.id, iso(1, "10:00"), iso(1, "11:30")), 201)
     with db.transaction():
         bookings.confirm(actor=db.session.merge(lg.op1), booking=db.session.get(Booking, body["id"]))

@@ -2,7 +2,7 @@
 
 Only at LOCKOUT_ACCOUNT_THRESHOLD failures within the window (default 50) does the whole account lock; its owner and
 every security administrator are told by mail. An unknown account, a wrong password or code and a locked one (pair or
-account) answer exactly alike, on the sign-in page and in the API (api.md v1.1: 401 invalid_credentials), and take
+account) answer exactly alike, on the sign-in page and in the API (docs/api.md v1.1: 401 invalid_credentials), and take
 the same work (one password hash); the audit log keeps the real reason.
 """
 

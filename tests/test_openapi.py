@@ -10,7 +10,7 @@ from instrument_share.api.core import OPERATIONS
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 FLASK_PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
-# The accounts part of the binding contract (api.md, "Organisations and users", "Audit", "Conventions").
+# The accounts part of the binding contract (docs/api.md, "Organisations and users", "Audit", "Conventions").
 CONTRACT = [
     ("post", "/api/v1/tokens"),
     ("get", "/api/v1/me"),
@@ -163,7 +163,7 @@ def test_the_document_is_public_and_stable(client):
 
 
 def test_the_audit_verification_and_anchors_bodies_are_described(document):
-    """api.md v1.1: verify reports the head; the anchors list is public and holds {date, seq, hash}."""
+    """docs/api.md v1.1: verify reports the head; the anchors list is public and holds {date, seq, hash}."""
     paths = document["paths"]
     verify = paths["/api/v1/audit/verify"]["get"]
     body = resolve(document, verify["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])

@@ -1,4 +1,4 @@
-"""API tokens end with the credentials or privileges they were made under (api.md v1.1): changing or resetting the
+"""API tokens end with the credentials or privileges they were made under (docs/api.md v1.1): changing or resetting the
 password, disabling the account and removing a role revoke every token of the user, through the real pages and API,
 each audited. The profile page lists the person's own tokens and revokes them one by one."""
 

@@ -1,4 +1,4 @@
-"""The claims API of issue 6 up to submission: shapes as in api.md, every refusal, visibility and the audit trail."""
+"""The claims API up to submission: shapes as in docs/api.md, every refusal, visibility and the audit trail."""
 
 import hashlib
 import json

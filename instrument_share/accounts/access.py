@@ -1,5 +1,5 @@
-"""Who may read and change organisations and users ("Who may read what" in api.md): checks, list filters and loaders
-that answer NotFound for what the viewer may not know exists; pages, API and services ask these."""
+"""Who may read and change organisations and users ("Who may read what" in docs/api.md): checks, list filters and
+loaders that answer NotFound for what the viewer may not know exists; pages, API and services ask these."""
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -70,7 +70,7 @@ def editable_org_fields(user, org: Organization) -> frozenset[str]:
     """The fields each kind of editor may change (mass-assignment guard, ASVS 15.3.3)."""
     fields: set[str] = set()
     if is_manager_of(user, org) and org.status == OrgStatus.verified:
-        # api.md: the manager changes contact data and the SME profile; the actual controller (related parties
+        # docs/api.md: the manager changes contact data and the SME profile; the actual controller (related parties
         # for the voucher rules) is registered by the system administrator.
         fields |= {"contact_name", "contact_phone", "contact_email", "address", "sme"}
     if _is(user, Role.system_admin):

@@ -1,4 +1,4 @@
-"""The JSON API (/api/v1), following the binding contract in shared/docs/api.md."""
+"""The JSON API (/api/v1); docs/api.md is its guide, and /api/v1/openapi.json its machine-readable description."""
 
 # Each module's routes register themselves on api_bp when it is imported.
 from . import (  # noqa: F401

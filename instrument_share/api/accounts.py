@@ -14,7 +14,7 @@ from . import schemas
 from .core import current_api_user, operation, paginate, parse_body, query_int, require_user
 from .serializers import invitation_json, organization_json, relation_json, user_json
 
-# A refusal after the right password may say why; before it, every refusal is invalid_credentials (api.md v1.1).
+# A refusal after the right password may say why; before it, every refusal is invalid_credentials (docs/api.md v1.1).
 LOGIN_ERRORS = {
     "invalid_credentials": (401, "invalid_credentials"),
     "disabled": (403, "account_disabled"),

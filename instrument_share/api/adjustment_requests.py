@@ -1,4 +1,4 @@
-"""Listing adjustment requests (api.md "Service records, revenue, ratings"), so that a second operator of the unit
+"""Listing adjustment requests (docs/api.md "Service records, revenue, ratings"), so that a second operator of the unit
 finds the requests waiting for approval without opening every service record.
 
 Readers follow the service records: the unit's operators, the user organisation (requests on its own records), the

@@ -1,4 +1,4 @@
-"""Availability, booking rules and bookings (api.md "Bookings")."""
+"""Availability, booking rules and bookings (docs/api.md "Bookings")."""
 
 from datetime import datetime
 

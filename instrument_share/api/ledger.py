@@ -1,4 +1,4 @@
-"""Service records, the revenue ledger, adjustment requests, disputes and ratings (api.md "Service records,
+"""Service records, the revenue ledger, adjustment requests, disputes and ratings (docs/api.md "Service records,
 revenue, ratings"). Handlers are thin: the rules live in instrument_share.ledger."""
 
 import re

@@ -1,4 +1,4 @@
-"""Request bodies of the service record, ledger and rating API (api.md "Service records, revenue, ratings")."""
+"""Request bodies of the service record, ledger and rating API (docs/api.md "Service records, revenue, ratings")."""
 
 from typing import Literal
 

@@ -1,4 +1,4 @@
-"""Open-sharing statistics (api.md "Service records, revenue, ratings": GET /statistics)."""
+"""Open-sharing statistics (docs/api.md "Service records, revenue, ratings": GET /statistics)."""
 
 from datetime import timedelta
 

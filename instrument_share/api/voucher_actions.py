@@ -1,4 +1,4 @@
-"""Voucher claims after submission: review, approve, reject, return, withdraw, pay; the public notice (api.md
+"""Voucher claims after submission: review, approve, reject, return, withdraw, pay; the public notice (docs/api.md
 "Vouchers")."""
 
 from datetime import date

@@ -1,4 +1,4 @@
-"""Voucher policies, eligibility, claims, evidence and submission (api.md "Vouchers"). The review, approval,
+"""Voucher policies, eligibility, claims, evidence and submission (docs/api.md "Vouchers"). The review, approval,
 payment and notice actions live in their own module."""
 
 from flask import jsonify, request

@@ -1,4 +1,4 @@
-"""Who may do what with bookings (api.md "Bookings"): the one place services, API and pages ask.
+"""Who may do what with bookings (docs/api.md "Bookings"): the one place services, API and pages ask.
 
 Shaped like ledger.access: predicates, checks that return (or raise) the refusal, the SQL filter for lists, and a
 loader that answers 404 for a booking the viewer may not know exists.

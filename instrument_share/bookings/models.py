@@ -24,7 +24,7 @@ from .states import HOLDING, Transition
 
 
 class BookingRuleSet(Base):
-    """The provider's rules for one instrument; absent means the defaults of api.md."""
+    """The provider's rules for one instrument; absent means the defaults of docs/api.md."""
 
     __tablename__ = "booking_rules"
 

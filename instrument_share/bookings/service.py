@@ -91,7 +91,7 @@ def create_booking(*, actor, req: Request) -> Booking:
     _validate_shape(req)
     instrument = lock_instrument(req.instrument_id)
     if instrument is None or (instrument.is_defence and not can_see(viewer_for(actor), instrument)):
-        # An unpublished defence listing does not exist for outsiders (api.md): the same answer as no instrument.
+        # An unpublished defence listing does not exist for outsiders (docs/api.md): the same answer as no instrument.
         raise ValidationFailed(_("No such instrument."), fields={"instrument_id": _("not found")})
     access.require_may_book(actor, instrument, req.mode)
     rules, now = load_rules(instrument.id), now_utc()

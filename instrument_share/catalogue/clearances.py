@@ -16,7 +16,8 @@ from .models import Clearance
 
 def unit_addressed(actor, org_id: int) -> Organization:
     """The organisation a clearance request names, or 404 when it does not exist or is not visible to the actor: a
-    pending organisation's id must not answer otherwise than a missing one (api.md; accounts.access.can_see_org)."""
+    pending organisation's id must not answer otherwise than a missing one (docs/api.md;
+    accounts.access.can_see_org)."""
     unit = db.session.get(Organization, org_id)
     if unit is None or not can_see_org(actor, unit):
         raise NotFound(_("No such organisation."))

@@ -87,7 +87,7 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 # What a confidentiality reviewer gives a visibility: every written field, and which unit owns the instrument.
 RESTRICTABLE: tuple[str, ...] = (*FIELD_NAMES, "owner_id")
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
-# Always present on a listing the viewer may see at all (api.md "Defence listing visibility").
+# Always present on a listing the viewer may see at all (docs/api.md "Defence listing visibility").
 ALWAYS_VISIBLE = ("id", "status", "is_defence")
 # Searched as full text (names, model, manufacturer, functions and indicators).
 SEARCHED_FIELDS = ("name_zh", "name_en", "model", "manufacturer", "main_functions", "technical_indicators",

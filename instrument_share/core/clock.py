@@ -20,7 +20,7 @@ def freeze(at: datetime | None) -> None:
 
 def local_iso(value: datetime | None) -> str | None:
     """An instant as the API and exports show it: ISO 8601 to the second in the platform's time zone, with its
-    offset (api.md: 2026-12-01T09:00:00+08:00)."""
+    offset (docs/api.md: 2026-12-01T09:00:00+08:00)."""
     from zoneinfo import ZoneInfo
 
     from flask import current_app

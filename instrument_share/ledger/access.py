@@ -1,4 +1,4 @@
-"""Who may read and write service records, ledger entries and adjustment requests (api.md "Who may read what").
+"""Who may read and write service records, ledger entries and adjustment requests (docs/api.md "Who may read what").
 
 Readers: the owning unit's operators, the user organisation (its own records), the commission
 (accounts.access.is_commission). Writers: the owning unit's provider_operator users only. Entries and adjustment

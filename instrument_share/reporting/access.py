@@ -1,4 +1,4 @@
-"""Who may read which statistics, reports and dashboards (api.md "Who may read what").
+"""Who may read which statistics, reports and dashboards (docs/api.md "Who may read what").
 
 City-level statistics are public: the commission reads them whole, everyone else (signed in or not) as the public,
 under the disclosure rule (public.py, disclosure.py). A unit's statistics and reports: the unit's operators and the

@@ -13,7 +13,7 @@ defence districts, statistics.py); the node a calendar period: `()` all time, `(
    withholds all its parts, since their sum would give it back.
 
 The grid covers the periods the public can ask for: the city down to months (the trend chart) and each district
-down to quarters (api.md `GET /statistics?district=&year=&quarter=`).
+down to quarters (docs/api.md `GET /statistics?district=&year=&quarter=`).
 """
 
 from collections.abc import Collection, Hashable, Iterable, Mapping

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 E4 = 10_000  # one fen in ten-thousandths of a fen
 CAP_ORDER = ("per_claim", "enterprise", "group", "budget")
-# Why a claim line is not eligible; a line failing several checks gets the first in this order (api.md v1.1).
+# Why a claim line is not eligible; a line failing several checks gets the first in this order (docs/api.md v1.1).
 REASONS = ("listing_not_open", "mode_not_eligible", "provider_region", "related_provider", "nothing_paid_in_year",
            "already_claimed")
 

@@ -1,4 +1,4 @@
-"""Whether an enterprise may claim under a policy: each criterion with its result and the reason (api.md order)."""
+"""Whether an enterprise may claim under a policy: each criterion with its result and the reason (docs/api.md order)."""
 
 from dataclasses import dataclass, field
 

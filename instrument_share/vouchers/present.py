@@ -1,4 +1,4 @@
-"""JSON views of policies and claims, in the shape of api.md ("Vouchers"); what a viewer may not see is absent."""
+"""JSON views of policies and claims, in the shape of docs/api.md ("Vouchers"); what a viewer may not see is absent."""
 
 import json
 
