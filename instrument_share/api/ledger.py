@@ -8,6 +8,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from ..accounts.models import Organization
+from ..bookings.access import load_booking
 from ..catalogue.models import Instrument
 from ..core.errors import PermissionDenied, ValidationFailed
 from ..db import db
@@ -15,7 +16,6 @@ from ..ledger import access, disputes, entries, ratings, service_records
 from ..ledger.models import AdjustmentRequest, RevenueEntry, ServiceRecord
 from ..ledger.present import dispute_json, entry_json, record_json, request_json
 from . import ledger_schemas as schemas
-from .bookings import load_booking
 from .core import operation, paginate, parse_body, query_int, require_user
 
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

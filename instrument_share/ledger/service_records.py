@@ -16,6 +16,7 @@ from ..accounts.models import Organization
 from ..audit import chain as audit
 from ..bookings.models import Booking
 from ..bookings.service import SAMPLE_MODES, TIMED_MODES, lock_instrument
+from ..bookings.states import COMPLETE, BookingStatus
 from ..catalogue import listing_periods
 from ..catalogue.models import Instrument
 from ..core.clock import local_today, now_utc
@@ -153,7 +154,8 @@ def record_from_booking(*, actor, booking: Booking, actual_start: datetime, actu
         raise PermissionDenied(_("Only the owning unit's instrument operators record services."))
     instrument = lock_instrument(booking.instrument_id)  # the bookings' lock order: instrument, then booking
     db.session.refresh(booking, with_for_update=True)
-    allowed = booking.status == "in_progress" or (booking.status == "confirmed" and booking.mode in SAMPLE_MODES)
+    allowed = booking.status == BookingStatus.in_progress or (
+        booking.status == BookingStatus.confirmed and booking.mode in SAMPLE_MODES)
     if not allowed:
         raise InvalidState(_("A service is recorded for a booking in progress, or a confirmed sample order."))
     if samples is None and booking.mode in SAMPLE_MODES:
@@ -161,7 +163,7 @@ def record_from_booking(*, actor, booking: Booking, actual_start: datetime, actu
     record = _make(actor=actor, instrument=instrument, organization=booking.organization, mode=booking.mode,
                    actual_start=actual_start, actual_end=actual_end, samples=samples,
                    result_delivered_on=result_delivered_on, booking=booking)
-    booking.status, booking.hold_start, booking.hold_end = "completed", None, None  # the rest of the time is free
+    booking.move(COMPLETE)  # completed: the rest of the held time is free
     audit.append("booking.completed", actor=actor, organization_id=booking.unit_id, object_type="booking",
                  object_id=booking.id, details={"service_record_id": record.id})
     return record
