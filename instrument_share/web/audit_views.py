@@ -8,6 +8,7 @@ from ..accounts.roles import Role
 from ..audit import anchors, chain, queries
 from ..db import MAX_ID, db
 from .helpers import role_required
+from .paging import page_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 # Outside /audit, the audit administrator's area: anyone may read the anchors.
@@ -46,7 +47,7 @@ def verify():
 @public_bp.route("/audit-anchors", endpoint="anchors")
 def anchors_public():
     """Public on purpose: a copy of each day's head outside the database is what reveals a deleted tail."""
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**9)
+    page = page_arg()
     stmt = anchors.newest_first()
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()

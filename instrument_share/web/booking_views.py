@@ -19,9 +19,10 @@ from ..catalogue import policy
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
 from ..core.clock import now_utc
-from ..core.errors import DomainError
 from ..db import db
-from .helpers import safe_next, show_error
+from .actions import run_action
+from .helpers import safe_next
+from .paging import page_arg
 
 bp = Blueprint("bookings", __name__)
 PER_PAGE = 30
@@ -55,14 +56,10 @@ def instrument_names(bookings) -> dict[int, str]:
     return names
 
 
-def _page_arg() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
-
-
 def _listing(stmt, status: str | None):
     if status in BOOKING_STATUS_LABELS:
         stmt = stmt.where(Booking.status == status)
-    page = _page_arg()
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(Booking.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     return rows, total, page
@@ -125,13 +122,10 @@ def _done(booking: Booking, message: str):
 
 
 def _act(booking: Booking, handler, message: str, form=None, form_name: str | None = None):
-    try:
-        with db.transaction():
-            handler()
-    except DomainError as exc:
-        show_error(exc, form)
-        extra = {form_name: form} if form_name else {}
-        return _render_detail(booking, exc.status if exc.status in (403, 404, 409) else 422, **extra)
+    """Run one transition; a refusal re-renders the booking with the reason (next to the form's field)."""
+    done = run_action(handler, form=form)
+    if done.refused:
+        return _render_detail(booking, done.status, **({form_name: form} if form_name else {}))
     return _done(booking, message)
 
 

@@ -9,10 +9,9 @@ from ..accounts import organizations, policy, users
 from ..accounts.forms import GrantRoleForm, InviteForm, OrgProfileForm, PlainForm
 from ..accounts.models import Invitation, Organization
 from ..accounts.roles import BUSINESS_ROLES_BY_KIND, ROLE_LABELS, Role
-from ..core.errors import DomainError
 from ..core.money import yuan_to_fen
 from ..db import db
-from .helpers import show_error
+from .actions import run_action
 
 bp = Blueprint("org", __name__)
 
@@ -61,22 +60,23 @@ def update_profile():
     org = _own_org()
     form = OrgProfileForm(prefix="prof")
     if form.validate_on_submit():
-        try:
-            changes = {k: getattr(form, k).data for k in ("contact_name", "contact_phone", "contact_email",
-                                                           "address")}  # the actual controller: system_admin
+        changes = {k: getattr(form, k).data for k in ("contact_name", "contact_phone", "contact_email",
+                                                       "address")}  # the actual controller: system_admin
+
+        def update():
             if org.kind == "enterprise":
                 changes["sme"] = organizations.SmeProfile(
                     staff_count=form.staff_count.data,
                     annual_revenue_fen=_parse_yuan(form.annual_revenue_yuan.data, "annual_revenue_yuan"),
                     total_assets_fen=_parse_yuan(form.total_assets_yuan.data, "total_assets_yuan"),
                     tech_sme_no=form.tech_sme_no.data)
-            with db.transaction():
-                organizations.update_organization(actor=current_user._get_current_object(), org=org, changes=changes)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Saved."), "info")
-            return redirect(url_for("org.mine"))
+            organizations.update_organization(actor=current_user._get_current_object(), org=org, changes=changes)
+
+        done = run_action(update, form=form)
+        if done.refused:
+            return _render(org, done.status, profile_form=form)
+        flash(_("Saved."), "info")
+        return redirect(url_for("org.mine"))
     return _render(org, 422, profile_form=form)
 
 
@@ -99,15 +99,12 @@ def invite():
     form = InviteForm(prefix="inv")
     form.role.choices = _role_choices(org)
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                users.invite(actor=current_user._get_current_object(), org=org, email=form.email.data,
-                             role=form.role.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Invitation sent to %(email)s.", email=form.email.data), "info")
-            return redirect(url_for("org.mine"))
+        done = run_action(lambda: users.invite(actor=current_user._get_current_object(), org=org,
+                                               email=form.email.data, role=form.role.data), form=form)
+        if done.refused:
+            return _render(org, done.status, invite_form=form)
+        flash(_("Invitation sent to %(email)s.", email=form.email.data), "info")
+        return redirect(url_for("org.mine"))
     return _render(org, 422, invite_form=form)
 
 
@@ -125,40 +122,32 @@ def grant(user_id: int):
     form = GrantRoleForm(prefix="grant")
     form.roles.choices = _role_choices(org)
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                users.grant_roles(actor=current_user._get_current_object(), user=_colleague(user_id),
-                                  roles=users.parse_roles(form.roles.data))
-        except DomainError as exc:
-            show_error(exc)
-        else:
-            flash(_("Roles granted."), "info")
+        done = run_action(lambda: users.grant_roles(actor=current_user._get_current_object(),
+                                                    user=_colleague(user_id), roles=users.parse_roles(form.roles.data)))
+        if done.refused:
+            return _render(org, done.status)
+        flash(_("Roles granted."), "info")
     return redirect(url_for("org.mine"))
 
 
 @bp.route("/organization/users/<int:user_id>/roles/<role>/remove", methods=["POST"])
 @login_required
 def remove(user_id: int, role: str):
-    try:
-        with db.transaction():
-            users.remove_role(actor=current_user._get_current_object(), user=_colleague(user_id),
-                              role=Role(role) if role in Role.__members__ else abort(404))
-    except DomainError as exc:
-        show_error(exc)
-    else:
-        flash(_("Role removed."), "info")
+    done = run_action(lambda: users.remove_role(actor=current_user._get_current_object(), user=_colleague(user_id),
+                                                role=Role(role) if role in Role.__members__ else abort(404)))
+    if done.refused:
+        return _render(_own_org(), done.status)
+    flash(_("Role removed."), "info")
     return redirect(url_for("org.mine"))
 
 
 @bp.route("/organization/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])
 @login_required
 def toggle(user_id: int, action: str):
-    try:
-        with db.transaction():
-            users.set_disabled(actor=current_user._get_current_object(), user=_colleague(user_id),
-                               disabled=action == "disable")
-    except DomainError as exc:
-        show_error(exc)
+    done = run_action(lambda: users.set_disabled(actor=current_user._get_current_object(), user=_colleague(user_id),
+                                                 disabled=action == "disable"))
+    if done.refused:
+        return _render(_own_org(), done.status)
     return redirect(url_for("org.mine"))
 
 

@@ -13,12 +13,12 @@ from ..accounts.roles import COMMISSION_ROLES, Role
 from ..catalogue.fields import SERVICE_MODE_LABELS
 from ..core import spreadsheet
 from ..core.clock import now_utc
-from ..core.errors import DomainError
 from ..db import db, id_from_text
 from ..vouchers import exports, fraud_signals, policies, workflow
 from ..vouchers.forms import POLICY_FIELDS, VOUCHER_MODES, PayForm, PolicyForm, ReasonForm
 from ..vouchers.models import VoucherClaim, VoucherClaimSignal, VoucherPolicy
-from .helpers import show_error
+from .actions import run_action
+from .paging import page_arg
 from .voucher_views import CLAIM_STATUS_LABELS, act, load, me, render_detail
 
 bp = Blueprint("voucher_audit", __name__)
@@ -44,10 +44,6 @@ def commission_required(*roles: Role):
     return decorator
 
 
-def _page() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
-
-
 @bp.route("/vouchers/queue")
 @commission_required(*COMMISSION_ROLES)
 def queue():
@@ -60,7 +56,7 @@ def queue():
         stmt = stmt.where(VoucherClaim.status == status)
     if signal:
         stmt = stmt.where(fraud_signals.claims_with_signal(signal))
-    page = _page()
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(VoucherClaim.submitted_at, VoucherClaim.id).limit(PER_PAGE)
                                    .offset((page - 1) * PER_PAGE)))
@@ -169,17 +165,13 @@ def new_policy():
     form.eligible_modes.choices = [(m, SERVICE_MODE_LABELS.get(m, m)) for m in VOUCHER_MODES]
     status = 200
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                policy = policies.create_policy(actor=me(), data=form.payload())
-        except DomainError as exc:
-            exc.fields = {POLICY_FIELDS.get(k, k): v for k, v in exc.fields.items()}
-            show_error(exc, form)
-            status = exc.status if exc.status in (403, 409) else 422
-        else:
-            flash(_("The policy of %(year)d, version %(version)d, is in force.", year=policy.year,
-                    version=policy.version), "info")
+        done = run_action(lambda: policies.create_policy(actor=me(), data=form.payload()), form=form,
+                          field_names=POLICY_FIELDS)
+        if not done.refused:
+            flash(_("The policy of %(year)d, version %(version)d, is in force.", year=done.value.year,
+                    version=done.value.version), "info")
             return redirect(url_for("voucher_audit.policy_list"))
+        status = done.status
     elif form.is_submitted():
         status = 422
     return render_template("vouchers/policy_form.html", form=form, old=old), status
