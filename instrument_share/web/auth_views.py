@@ -10,8 +10,7 @@ from flask_login import current_user, login_required
 from ..accounts import auth, organizations, secrets, users
 from ..accounts.forms import AcceptInvitationForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm, TotpForm
 from ..accounts.models import User
-from ..core.errors import DomainError, ValidationFailed
-from ..core.money import yuan_to_fen
+from ..core.errors import DomainError
 from ..db import db
 from .actions import refusal_status, run_action
 from .helpers import safe_next
@@ -125,32 +124,17 @@ def logout():
     return redirect(url_for("main.home"))
 
 
-def _fen_field(form, name: str) -> int | None:
-    raw = getattr(form, name).data
-    if raw in (None, ""):
-        return None
-    try:
-        return yuan_to_fen(raw)
-    except ValueError as exc:
-        raise ValidationFailed(_("Give an amount in yuan, at most two decimals."),
-                               fields={name: _("amount in yuan expected")}) from exc
-
-
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     form = RegisterForm()
     status = 200
     if form.validate_on_submit():
-        def create():
-            sme = organizations.SmeProfile(staff_count=form.staff_count.data,
-                                           annual_revenue_fen=_fen_field(form, "annual_revenue_yuan"),
-                                           total_assets_fen=_fen_field(form, "total_assets_yuan"),
-                                           tech_sme_no=form.tech_sme_no.data)
-            organizations.create_organization(
-                actor=None, name=form.name.data, uscc=form.uscc.data, kind="enterprise", sme=sme,
-                first_user=organizations.FirstUser(form.username.data, form.password.data, form.email.data))
-
-        done = run_action(create, form=form)
+        sme = organizations.SmeProfile(staff_count=form.staff_count.data,
+                                       annual_revenue_fen=form.annual_revenue_yuan.data,
+                                       total_assets_fen=form.total_assets_yuan.data, tech_sme_no=form.tech_sme_no.data)
+        done = run_action(lambda: organizations.create_organization(
+            actor=None, name=form.name.data, uscc=form.uscc.data, kind="enterprise", sme=sme,
+            first_user=organizations.FirstUser(form.username.data, form.password.data, form.email.data)), form=form)
         if not done.refused:
             return render_template("auth/registered.html", email=form.email.data)
         status = done.status  # 422 for a bad value, 409 for a duplicate code or user name

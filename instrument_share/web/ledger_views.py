@@ -233,9 +233,8 @@ def _entry_message(result) -> str:
 def add_entry(service_record_id: int):
     record = _record(service_record_id)
     form = EntryForm(prefix="entry")
-    form.amount_fen = None
     return _act(record, form, "entry_form", lambda f: entries.append_entry(
-        actor=me(), record=record, kind=f.kind.data, amount_fen=f.amount_fen, entry_date=f.entry_date.data,
+        actor=me(), record=record, kind=f.kind.data, amount_fen=f.amount.data, entry_date=f.entry_date.data,
         direction=f.direction.data or None, invoice_no=f.invoice_no.data, payment_ref=f.payment_ref.data,
         reason=f.reason.data), _entry_message)
 

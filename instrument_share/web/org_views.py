@@ -9,7 +9,6 @@ from ..accounts import organizations, policy, users
 from ..accounts.forms import GrantRoleForm, InviteForm, OrgProfileForm, PlainForm
 from ..accounts.models import Invitation, Organization
 from ..accounts.roles import BUSINESS_ROLES_BY_KIND, ROLE_LABELS, Role
-from ..core.money import yuan_to_fen
 from ..db import db
 from .actions import run_action
 
@@ -28,20 +27,14 @@ def _render(org: Organization, status: int = 200, **forms):
     grant_form.roles.choices = _role_choices(org)
     profile_form = forms.get("profile_form") or OrgProfileForm(prefix="prof", obj=org, data={
         "staff_count": org.sme_staff_count,
-        "annual_revenue_yuan": _yuan(org.sme_annual_revenue_fen),
-        "total_assets_yuan": _yuan(org.sme_total_assets_fen), "tech_sme_no": org.tech_sme_no})
+        "annual_revenue_yuan": org.sme_annual_revenue_fen,
+        "total_assets_yuan": org.sme_total_assets_fen, "tech_sme_no": org.tech_sme_no})
     invitations = db.session.scalars(select(Invitation).where(
         Invitation.organization_id == org.id, Invitation.accepted_at.is_(None)).order_by(Invitation.id.desc())).all()
     return render_template("org/organization.html", org=org, me=me, can_manage=policy.is_manager_of(me, org),
                            invite_form=invite_form, grant_form=grant_form, profile_form=profile_form,
                            plain_form=PlainForm(), invitations=invitations,
                            relations=organizations.relations_of(org)), status
-
-
-def _yuan(fen: int | None) -> str | None:
-    if fen is None:
-        return None
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def _own_org() -> Organization:
@@ -62,34 +55,17 @@ def update_profile():
     if form.validate_on_submit():
         changes = {k: getattr(form, k).data for k in ("contact_name", "contact_phone", "contact_email",
                                                        "address")}  # the actual controller: system_admin
-
-        def update():
-            if org.kind == "enterprise":
-                changes["sme"] = organizations.SmeProfile(
-                    staff_count=form.staff_count.data,
-                    annual_revenue_fen=_parse_yuan(form.annual_revenue_yuan.data, "annual_revenue_yuan"),
-                    total_assets_fen=_parse_yuan(form.total_assets_yuan.data, "total_assets_yuan"),
-                    tech_sme_no=form.tech_sme_no.data)
-            organizations.update_organization(actor=current_user._get_current_object(), org=org, changes=changes)
-
-        done = run_action(update, form=form)
+        if org.kind == "enterprise":
+            changes["sme"] = organizations.SmeProfile(
+                staff_count=form.staff_count.data, annual_revenue_fen=form.annual_revenue_yuan.data,
+                total_assets_fen=form.total_assets_yuan.data, tech_sme_no=form.tech_sme_no.data)
+        done = run_action(lambda: organizations.update_organization(
+            actor=current_user._get_current_object(), org=org, changes=changes), form=form)
         if done.refused:
             return _render(org, done.status, profile_form=form)
         flash(_("Saved."), "info")
         return redirect(url_for("org.mine"))
     return _render(org, 422, profile_form=form)
-
-
-def _parse_yuan(raw: str | None, field: str) -> int | None:
-    from ..core.errors import ValidationFailed
-
-    if raw in (None, ""):
-        return None
-    try:
-        return yuan_to_fen(raw)
-    except ValueError as exc:
-        raise ValidationFailed(_("Give an amount in yuan, at most two decimals."),
-                               fields={field: _("amount in yuan expected")}) from exc
 
 
 @bp.route("/organization/invitations", methods=["POST"])

@@ -141,18 +141,16 @@ def policy_list():
 
 
 def _form_from(policy: VoucherPolicy) -> dict:
-    def yuan(fen):
-        return None if fen is None else f"{fen // 100}.{fen % 100:02d}"
-
+    """The form of a new version, filled with the policy it supersedes (amounts in fen: YuanField shows yuan)."""
     return {"supersedes_id": str(policy.id), "year": policy.year, "valid_from": policy.valid_from,
-            "valid_to": policy.valid_to, "budget": yuan(policy.budget_fen), "rate_bp": policy.rate_bp,
-            "defence_rate_bp": policy.defence_rate_bp, "per_claim_cap": yuan(policy.per_claim_cap_fen),
-            "enterprise_annual_cap": yuan(policy.enterprise_annual_cap_fen),
-            "group_annual_cap": yuan(policy.group_annual_cap_fen), "min_claim": yuan(policy.min_claim_fen),
+            "valid_to": policy.valid_to, "budget": policy.budget_fen, "rate_bp": policy.rate_bp,
+            "defence_rate_bp": policy.defence_rate_bp, "per_claim_cap": policy.per_claim_cap_fen,
+            "enterprise_annual_cap": policy.enterprise_annual_cap_fen,
+            "group_annual_cap": policy.group_annual_cap_fen, "min_claim": policy.min_claim_fen,
             "eligible_modes": policies.split(policy.eligible_modes),
             "provider_region_prefixes": policy.provider_region_prefixes,
             "claimant_region_prefixes": policy.claimant_region_prefixes, "sme_max_staff": policy.sme_max_staff,
-            "sme_max_revenue": yuan(policy.sme_max_revenue_fen), "sme_max_assets": yuan(policy.sme_max_assets_fen)}
+            "sme_max_revenue": policy.sme_max_revenue_fen, "sme_max_assets": policy.sme_max_assets_fen}
 
 
 @bp.route("/vouchers/policies/new", methods=["GET", "POST"])
