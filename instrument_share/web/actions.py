@@ -40,8 +40,8 @@ def refusal_status(exc: DomainError) -> int:
 def show_refusal(exc: DomainError, form=None, *, field_names: dict[str, str] | None = None) -> None:
     """Put a refusal next to the fields it names, or at the top of the page.
 
-    `field_names` maps a service's field name to the form's where they differ (ledger `start` is the form's
-    `actual_start`); names the form does not have are shown in the message at the top.
+    `field_names` maps a service's field name to the form's where they differ (the ledger's `actual_start` is
+    the form's `start_time`); a refusal naming no field of the form is shown only in the message at the top.
     """
     placed = False
     if form is not None:
