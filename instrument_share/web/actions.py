@@ -3,6 +3,10 @@
 A view calls `run_action(...)`; on a refusal it re-renders its page with `outcome.status`, which is the status the
 JSON API answers for the same error (`DomainError.status`, core/errors.py: 409 Conflict and InvalidState, 422 invalid
 values, 403, 404, ...), so a page and the API never disagree about what a refusal means.
+
+The one exception is a bare button that goes back to the page it is on (granting a role, verifying an
+organisation, disabling an account): it redirects there whatever the outcome, and a refusal is the flashed reason
+on that page (post/redirect/get; the tests of those pages and the authorisation matrix rely on it).
 """
 
 from collections.abc import Callable

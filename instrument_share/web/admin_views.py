@@ -92,9 +92,8 @@ def _render_org(org_id: int, relation_form=None, status: int = 200):
 def organization_verify(org_id: int):
     done = run_action(lambda: organizations.verify_organization(actor=current_user._get_current_object(),
                                                                 org=_org(org_id)))
-    if done.refused:
-        return _render_org(org_id, status=done.status)
-    flash(_("Organisation verified."), "info")
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
+        flash(_("Organisation verified."), "info")
     return redirect(url_for("admin.organization_detail", org_id=org_id))
 
 
@@ -104,9 +103,8 @@ def organization_suspend(org_id: int):
     form = ReasonForm(prefix="susp")
     done = run_action(lambda: organizations.suspend_organization(
         actor=current_user._get_current_object(), org=_org(org_id), reason=form.reason.data or ""))
-    if done.refused:
-        return _render_org(org_id, status=done.status)
-    flash(_("Organisation suspended."), "info")
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
+        flash(_("Organisation suspended."), "info")
     return redirect(url_for("admin.organization_detail", org_id=org_id))
 
 
@@ -166,12 +164,8 @@ def _user(user_id: int) -> User:
 @bp.route("/users/<int:user_id>")
 @role_required(Role.system_admin, Role.security_admin)
 def user_detail(user_id: int):
-    return _render_user(user_id)
-
-
-def _render_user(user_id: int, status: int = 200):
     return render_template("admin/user.html", user=_user(user_id), grant_form=GrantRoleForm(),
-                           plain_form=PlainForm()), status
+                           plain_form=PlainForm())
 
 
 @bp.route("/users/<int:user_id>/roles", methods=["POST"])
@@ -181,9 +175,8 @@ def user_grant(user_id: int):
     if form.validate_on_submit():
         done = run_action(lambda: users.grant_roles(actor=current_user._get_current_object(), user=_user(user_id),
                                                     roles=users.parse_roles(form.roles.data)))
-        if done.refused:
-            return _render_user(user_id, done.status)
-        flash(_("Roles granted."), "info")
+        if not done.refused:  # refused: the reason is flashed on the page it goes back to
+            flash(_("Roles granted."), "info")
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
@@ -194,9 +187,8 @@ def user_remove_role(user_id: int, role: str):
         abort(404)
     done = run_action(lambda: users.remove_role(actor=current_user._get_current_object(), user=_user(user_id),
                                                 role=Role(role)))
-    if done.refused:
-        return _render_user(user_id, done.status)
-    flash(_("Role removed."), "info")
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
+        flash(_("Role removed."), "info")
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
@@ -205,7 +197,6 @@ def user_remove_role(user_id: int, role: str):
 def user_toggle(user_id: int, action: str):
     done = run_action(lambda: users.set_disabled(actor=current_user._get_current_object(), user=_user(user_id),
                                                  disabled=action == "disable"))
-    if done.refused:
-        return _render_user(user_id, done.status)
-    flash(_("Account disabled.") if action == "disable" else _("Account enabled."), "info")
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
+        flash(_("Account disabled.") if action == "disable" else _("Account enabled."), "info")
     return redirect(url_for("admin.user_detail", user_id=user_id))

@@ -100,9 +100,8 @@ def grant(user_id: int):
     if form.validate_on_submit():
         done = run_action(lambda: users.grant_roles(actor=current_user._get_current_object(),
                                                     user=_colleague(user_id), roles=users.parse_roles(form.roles.data)))
-        if done.refused:
-            return _render(org, done.status)
-        flash(_("Roles granted."), "info")
+        if not done.refused:  # refused: the reason is flashed on the page it goes back to
+            flash(_("Roles granted."), "info")
     return redirect(url_for("org.mine"))
 
 
@@ -111,19 +110,17 @@ def grant(user_id: int):
 def remove(user_id: int, role: str):
     done = run_action(lambda: users.remove_role(actor=current_user._get_current_object(), user=_colleague(user_id),
                                                 role=Role(role) if role in Role.__members__ else abort(404)))
-    if done.refused:
-        return _render(_own_org(), done.status)
-    flash(_("Role removed."), "info")
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
+        flash(_("Role removed."), "info")
     return redirect(url_for("org.mine"))
 
 
 @bp.route("/organization/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])
 @login_required
 def toggle(user_id: int, action: str):
-    done = run_action(lambda: users.set_disabled(actor=current_user._get_current_object(), user=_colleague(user_id),
-                                                 disabled=action == "disable"))
-    if done.refused:
-        return _render(_own_org(), done.status)
+    # refused: the reason is flashed on the page it goes back to
+    run_action(lambda: users.set_disabled(actor=current_user._get_current_object(), user=_colleague(user_id),
+                                          disabled=action == "disable"))
     return redirect(url_for("org.mine"))
 
 
