@@ -242,12 +242,13 @@ def test_the_clearance_register(people, factory):
     page = text(reviewer.get("/clearances"))
     assert "南京某材料科技有限公司" in page and "保密协议 v2" in page
 
-    for data in ({"organization_uscc": pending.uscc, "agreement_version": "v2"},
-                 {"organization_uscc": "91320100MA0000000X", "agreement_version": "v2"},
-                 {"organization_uscc": enterprise.uscc, "agreement_version": "v3"},
-                 {"organization_uscc": enterprise.uscc, "agreement_version": ""}):
+    # A refusal answers the status the API gives it: 409 for a conflict with the current state, 422 for a bad value.
+    for data, status in (({"organization_uscc": pending.uscc, "agreement_version": "v2"}, 422),
+                         ({"organization_uscc": "91320100MA0000000X", "agreement_version": "v2"}, 422),
+                         ({"organization_uscc": enterprise.uscc, "agreement_version": "v3"}, 409),
+                         ({"organization_uscc": enterprise.uscc, "agreement_version": ""}, 422)):
         response = submit(operator, "/clearances", data)
-        assert response.status_code == 422, data
+        assert response.status_code == status, data
         assert field_errors(text(response)) or "flash-error" in text(response)
     assert db.session.scalar(select(Clearance.id).where(Clearance.organization_id == pending.id)) is None
 
@@ -279,7 +280,7 @@ def test_an_ended_approval_suspends_the_listing_and_the_authority_renews_it(peop
     manage = f"/provider/instruments/{instrument_id}"
     assert instrument(instrument_id).status == "suspended"
     refused = submit(operator, f"{manage}/resume", page=manage)
-    assert refused.status_code == 422 and "flash-error" in text(refused)
+    assert refused.status_code == 409 and "flash-error" in text(refused)  # InvalidState, as in the API
     assert instrument(instrument_id).status == "suspended"
 
     waiting = section(approver.get("/approvals"), "approve")

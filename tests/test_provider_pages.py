@@ -114,7 +114,7 @@ def test_status_filter_and_suspend_resume_retire(client, factory):
     assert instrument(published).status == "published"
     # A refused step re-renders the page with the reason (resume of a published listing).
     refused = submit(client, f"{manage}/resume", page=manage)
-    assert refused.status_code == 422 and "flash-error" in text(refused)
+    assert refused.status_code == 409 and "flash-error" in text(refused)  # InvalidState, as in the API
     submit(client, f"/provider/instruments/{draft}/retire", page=manage)
     assert instrument(draft).status == "retired"
     assert f'href="/provider/instruments/{draft}/edit"' not in text(client.get(f"/provider/instruments/{draft}"))
@@ -241,10 +241,10 @@ def test_the_system_administrator_keeps_the_classification(client, factory):
                                                     "add-name_zh": "太赫兹仪器", "add-name_en": "Terahertz"},
                       page="/admin/categories")
     assert response.status_code == 302
-    for data in ({"add-parent_code": "01", "add-code": "0250", "add-name_zh": "x", "add-name_en": "x"},
-                 {"add-parent_code": "01", "add-code": "0150", "add-name_zh": "x", "add-name_en": "x"},
-                 {"add-parent_code": "0101", "add-code": "0160", "add-name_zh": "x", "add-name_en": "x"}):
-        assert submit(client, "/admin/categories", data, page="/admin/categories").status_code == 422, data
+    # A refusal answers the status the API gives it: 409 for a code already taken, 422 for a bad value.
+    for (parent, code), status in ((("01", "0250"), 422), (("01", "0150"), 409), (("0101", "0160"), 422)):
+        data = {"add-parent_code": parent, "add-code": code, "add-name_zh": "x", "add-name_en": "x"}
+        assert submit(client, "/admin/categories", data, page="/admin/categories").status_code == status, data
     assert client.post("/admin/categories/9999/activate", data={"csrf_token": "x"}).status_code == 400
     assert submit(client, "/admin/categories/9999/activate", page="/admin/categories").status_code == 404
     actions = [r.action for r in db.session.scalars(select(AuditEntry).where(

@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, Regexp
 
-from ..forms import Form
+from ..forms import Form, YuanField
 from .roles import KIND_LABELS, RELATION_LABELS, ROLE_LABELS, OrgKind, RelationKind, Role
 
 
@@ -37,8 +37,8 @@ class RegisterForm(Form):
     name = StringField(_l("Enterprise name"), validators=[DataRequired(), Length(max=200)])
     uscc = StringField(_l("Unified social credit code"), validators=[DataRequired()])
     staff_count = IntegerField(_l("Staff"), validators=[Optional(), NumberRange(min=0)])
-    annual_revenue_yuan = StringField(_l("Annual revenue (yuan)"), validators=[Optional()])
-    total_assets_yuan = StringField(_l("Total assets (yuan)"), validators=[Optional()])
+    annual_revenue_yuan = YuanField(_l("Annual revenue (yuan)"), validators=[Optional()])
+    total_assets_yuan = YuanField(_l("Total assets (yuan)"), validators=[Optional()])
     tech_sme_no = StringField(_l("Tech-SME registration number"), validators=[Optional(), Length(max=64)])
     username = StringField(_l("User name"), validators=[DataRequired(), Length(min=3, max=64)])
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
@@ -113,8 +113,8 @@ class OrgProfileForm(Form):
     address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
     actual_controller = StringField(_l("Actual controller"), validators=[Optional(), Length(max=200)])
     staff_count = IntegerField(_l("Staff"), validators=[Optional(), NumberRange(min=0)])
-    annual_revenue_yuan = StringField(_l("Annual revenue (yuan)"), validators=[Optional()])
-    total_assets_yuan = StringField(_l("Total assets (yuan)"), validators=[Optional()])
+    annual_revenue_yuan = YuanField(_l("Annual revenue (yuan)"), validators=[Optional()])
+    total_assets_yuan = YuanField(_l("Total assets (yuan)"), validators=[Optional()])
     tech_sme_no = StringField(_l("Tech-SME registration number"), validators=[Optional(), Length(max=64)])
     submit = SubmitField(_l("Save"))
 

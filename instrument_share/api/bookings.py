@@ -10,7 +10,7 @@ from ..bookings.access import load_booking, visible_bookings
 from ..bookings.availability import availability, parse_range, require_schedule_access
 from ..bookings.models import Booking
 from ..bookings.present import booking_json
-from ..catalogue import listings
+from ..catalogue import access as catalogue_access
 from ..catalogue.visibility import viewer_for
 from ..core.clock import local_iso, local_today
 from ..core.errors import DomainError, ValidationFailed
@@ -21,7 +21,7 @@ from .core import current_api_user, operation, paginate, parse_body, query_int, 
 
 def _visible_instrument(instrument_id: int, actor):
     viewer = viewer_for(actor)
-    instrument = listings.get_visible(instrument_id, viewer)
+    instrument = catalogue_access.get_visible_instrument(instrument_id, viewer)
     require_schedule_access(viewer, instrument)
     return instrument
 
@@ -49,7 +49,7 @@ def put_rules(instrument_id: int):
     actor = require_user()
     payload = parse_body(schemas.RulesIn, allow_empty=True).model_dump(exclude_unset=True)
     with db.transaction():
-        instrument = listings.get_visible(instrument_id, viewer_for(actor))
+        instrument = catalogue_access.get_visible_instrument(instrument_id, viewer_for(actor))
         ruleset.set_rules(actor=actor, instrument=instrument, payload=payload)
     return jsonify(ruleset.rules_json(instrument_id))
 

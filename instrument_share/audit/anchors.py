@@ -9,13 +9,12 @@ of the anchor is covered by the next day's anchor, never by its own.
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
 from flask_babel import gettext as _
 from sqlalchemy import Select, select
 
-from ..core.clock import local_today, now_utc
+from ..core.clock import local_today, local_zone, now_utc
 from ..db import db
 from ..mail import outbox
 from ..scheduling.claims import run_once
@@ -27,7 +26,7 @@ JOB_NAME = "audit_anchor"
 
 def day_end(day: date) -> datetime:
     """The local midnight that ends `day`."""
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=local_zone())
 
 
 def newest_first() -> Select:

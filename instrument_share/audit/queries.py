@@ -2,17 +2,16 @@
 
 import json
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import Select, select
 
+from ..core.clock import local_zone
 from .models import AuditEntry
 
 
 def parse_bound(raw: str, *, end: bool) -> datetime:
     """A date means that whole Asia/Shanghai day; a time without offset is local time."""
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = local_zone()
     raw = raw.strip()
     if len(raw) == 10:
         day = date.fromisoformat(raw)

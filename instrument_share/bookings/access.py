@@ -8,9 +8,7 @@ verified provider organisation — the same definition the ledger's readable_cla
 pending organisation (or one that is no provider) opens no unit's bookings.
 """
 
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Select, or_, select
 
@@ -21,6 +19,7 @@ from ..catalogue.clearances import is_cleared
 from ..catalogue.fields import Status
 from ..catalogue.listings import is_expired
 from ..catalogue.models import Instrument
+from ..core.clock import local_zone
 from ..core.errors import Conflict, DomainError, NotAuthenticated, NotFound, PermissionDenied
 from ..db import db
 from . import violations
@@ -61,7 +60,7 @@ def _blocked_refusal(organization_id: int, unit_id: int) -> DomainError | None:
     until = violations.blocked_until(organization_id, unit_id)
     if until is None:
         return None
-    local_day = until.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d")
+    local_day = until.astimezone(local_zone()).strftime("%Y-%m-%d")
     return PermissionDenied(_("Your organisation is blocked from booking this unit's instruments until %(until)s "
                               "after repeated violations.", until=local_day), code="organization_blocked")
 

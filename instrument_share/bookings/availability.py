@@ -1,14 +1,12 @@
 """Free and busy time of an instrument for up to 31 local days; busy time carries no identity."""
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 
 from ..catalogue.models import Instrument
 from ..catalogue.visibility import Viewer
-from ..core.clock import now_utc
+from ..core.clock import local_zone, now_utc
 from ..core.errors import PermissionDenied, ValidationFailed
 from .rules import free_intervals, merge
 from .ruleset import load_rules
@@ -45,7 +43,7 @@ def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[
 
 
 def availability(instrument: Instrument, first: date, last: date) -> dict[str, list[tuple[datetime, datetime]]]:
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = local_zone()
     start = datetime.combine(first, time(0), tz)
     end = datetime.combine(last + timedelta(days=1), time(0), tz)
     rules = load_rules(instrument.id)

@@ -8,9 +8,7 @@ SELECT … FOR UPDATE on the instrument row) and checks under it; the database i
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +17,7 @@ from ..audit import chain as audit
 from ..catalogue.fields import ServiceMode
 from ..catalogue.models import Instrument
 from ..catalogue.visibility import can_see, viewer_for
-from ..core.clock import local_iso, now_utc
+from ..core.clock import local_iso, local_zone, now_utc
 from ..core.errors import Conflict, InvalidState, ValidationFailed
 from ..core.money import format_fen, round_half_up_to_fen
 from ..db import db
@@ -42,10 +40,6 @@ class Request:
     end: datetime | None = None
     samples: int | None = None
     wanted_by: date | None = None
-
-
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def lock_instrument(instrument_id: int) -> Instrument | None:
@@ -99,7 +93,7 @@ def create_booking(*, actor, req: Request) -> Booking:
     if req.mode in TIMED_MODES:
         org_minutes = _org_future_minutes(instrument.id, actor.organization_id, now)
         try:
-            check_request(rules, Check(req.start, req.end, now, _tz(), org_future_minutes=org_minutes))
+            check_request(rules, Check(req.start, req.end, now, local_zone(), org_future_minutes=org_minutes))
         except RuleBroken as broken:
             raise RuleViolation(_rule_message(broken.code), code=broken.code, limits=broken.detail) from None
         hold = (req.start, req.end + rules.buffer)
@@ -107,7 +101,7 @@ def create_booking(*, actor, req: Request) -> Booking:
         if clashes:
             raise Conflict(_("The time overlaps another booking."), code="booking_conflict",
                            conflicts=[{"start": local_iso(s), "end": local_iso(e)} for s, e in clashes])
-    elif req.wanted_by < (now.astimezone(_tz()).date()):
+    elif req.wanted_by < (now.astimezone(local_zone()).date()):
         raise ValidationFailed(_("The wanted-by date is in the past."), fields={"wanted_by": _("in the past")})
     fee, basis = quote(instrument, req)
     booking = Booking(instrument=instrument, unit_id=instrument.owner_id, organization_id=actor.organization_id,

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from ..catalogue.models import Instrument
+from ..core.clock import local_zone
 from .availability import availability
 from .rules import Interval, Rules
 
@@ -17,10 +17,6 @@ WEEKDAYS = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Fr
             _l("Sunday"))
 STATE_LABELS = {"free": _l("Free"), "part": _l("Partly free"), "busy": _l("Taken"), "closed": _l("Closed")}
 FAR = timedelta(days=3 * 366)  # weeks further away than this from today are not shown (nor computed)
-
-
-def tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def monday_of(raw: str | None, today: date) -> date:
@@ -90,7 +86,7 @@ def _spans(intervals: list[Interval], day: date, zone: ZoneInfo) -> list[tuple[s
 
 
 def build_week(instrument: Instrument, rules: Rules, monday: date) -> Week:
-    zone = tz()
+    zone = local_zone()
     days = [monday + timedelta(days=i) for i in range(7)]
     spans = availability(instrument, days[0], days[-1])
     free, busy = spans["free"], spans["busy"]

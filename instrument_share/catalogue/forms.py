@@ -4,7 +4,6 @@ The instrument form is built from fields.FIELDS, so it always covers every field
 has one visibility select for every field of fields.RESTRICTABLE.
 """
 
-import re
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
@@ -21,12 +20,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..core.money import yuan_to_fen
-from ..forms import Form
+from ..forms import Form, YuanField
 from .fields import FIELDS, FIELDS_BY_NAME, RESTRICTABLE, SERVICE_MODE_LABELS, VISIBILITY_LABELS, Visibility
 from .resources import KIND_LABELS, ResourceKind
 
-YUAN = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d{1,16})(\.\d{0,2})?$")  # 1234.5, 1,234.50; at most 2 decimals
 RESTRICTABLE_LABELS = {f.name: f.label for f in FIELDS} | {"owner_id": _l("Owning unit")}
 
 
@@ -35,34 +32,6 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
-
-
-class YuanField(StringField):
-    """An amount typed in yuan (at most two decimals), held as integer fen."""
-
-    def process_formdata(self, valuelist):
-        if not valuelist:  # not sent at all: keep what the form started with
-            return
-        self.data = None
-        raw = valuelist[0].strip()
-        if not raw:
-            return
-        try:
-            if not YUAN.match(raw):  # checked first: core.money.yuan_to_fen overflows on "1e999999999"
-                raise ValueError(raw)
-            fen = yuan_to_fen(raw)
-        except (ValueError, ArithmeticError) as exc:
-            raise ValueError(_l("Give an amount in yuan with at most two decimals, e.g. 1200.50.")) from exc
-        if fen < 0:
-            raise ValueError(_l("The amount must not be negative."))
-        self.data = fen
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        if self.data is None:
-            return ""
-        return f"{self.data // 100}.{self.data % 100:02d}"
 
 
 def _instrument_field(f):

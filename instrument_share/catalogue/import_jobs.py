@@ -18,7 +18,6 @@ from ..files.store import store
 from . import importer
 
 # The job loader lives in access.py; the import pages still call it by this name.
-from .access import get_visible_import_job as visible_job  # noqa: F401
 from .import_bounds import Size
 from .models import ImportJob
 

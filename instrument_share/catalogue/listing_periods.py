@@ -16,14 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select, tuple_
 
 from ..accounts.models import Organization
 from ..accounts.roles import OrgKind
-from ..core.clock import now_utc
+from ..core.clock import local_zone, now_utc
 from ..db import db
 from .fields import Status
 from .models import Clearance, Instrument, ListingPeriod
@@ -83,7 +81,7 @@ def _chunks(values: list, size: int = CHUNK):
 
 def facts_at(services: Sequence[Service]) -> list[ListingFacts]:
     """The facts of each service, in a few queries whatever their number (a claim checks up to 500 lines)."""
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    zone = local_zone()
     instrument_ids = sorted({s.instrument_id for s in services})
     latest = max((s.start for s in services), default=None)
     owners: dict[int, tuple[int, bool]] = {}

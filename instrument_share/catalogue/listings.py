@@ -11,7 +11,6 @@ from ..db import db
 from . import access, listing_periods, search
 
 # The instrument loader lives in access.py; pages and services outside the catalogue still call it by this name.
-from .access import get_visible_instrument as get_visible  # noqa: F401
 from .fields import Status
 from .instrument_changes import apply_changes, cleaned_values, log_instrument
 from .models import Instrument, InstrumentRevision

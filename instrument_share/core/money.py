@@ -27,6 +27,13 @@ def yuan_to_fen(text: str) -> int:
     return int(fen)
 
 
+def format_yuan(fen: int) -> str:
+    """Fen as the yuan a person types into a form: 1234.50 (no sign for the currency, no separators)."""
+    sign = "-" if fen < 0 else ""
+    yuan, rest = divmod(abs(int(fen)), FEN_PER_YUAN)
+    return f"{sign}{yuan}.{rest:02d}"
+
+
 def format_fen(fen: int | None) -> str:
     """Render fen as yuan with two decimals and thousands separators (¥1,234.50)."""
     if fen is None:

@@ -7,11 +7,10 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from ..bookings.forms import HHMM, sane_date
-from ..core.money import yuan_to_fen
-from ..forms import Form
+from ..forms import Form, YuanField
 
 TIME_REQUIRED = _l("A time like 09:30.")
 DATE_REQUIRED = _l("Choose a date.")
@@ -46,7 +45,7 @@ class StandaloneRecordForm(ServiceTimesForm):
 class EntryForm(Form):
     kind = SelectField(_l("Kind"), choices=[])
     direction = SelectField(_l("Direction (adjustments)"), choices=[], validators=[Optional()])
-    amount = StringField(_l("Amount (yuan)"), validators=[DataRequired(message=_l("Give the amount."))])
+    amount = YuanField(_l("Amount (yuan)"), validators=[InputRequired(message=_l("Give the amount."))])
     entry_date = DateField(_l("Date"), validators=[InputRequired(message=DATE_REQUIRED), sane_date])
     invoice_no = StringField(_l("Invoice number"), validators=[Optional(), Length(max=64)])
     payment_ref = StringField(_l("Payment reference"), validators=[Optional(), Length(max=100)])
@@ -59,15 +58,6 @@ class EntryForm(Form):
                              ("adjustment", _("Adjustment")), ("charge", _("Further charge"))]
         self.direction.choices = [("", "—"), ("credit", _("Credit (in the user's favour)")),
                                   ("debit", _("Debit (the user owes more)"))]
-
-    def validate_amount(self, field):
-        try:
-            fen = yuan_to_fen(field.data or "")
-        except ValueError:
-            raise ValidationError(_("An amount in yuan like 1234.50.")) from None
-        if fen <= 0:
-            raise ValidationError(_("An amount in yuan like 1234.50."))
-        self.amount_fen = fen
 
 
 class ApproveForm(Form):

@@ -6,9 +6,7 @@ fee_for) and appends its charge to the ledger in the same transaction.
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -19,7 +17,7 @@ from ..bookings.service import SAMPLE_MODES, TIMED_MODES, lock_instrument
 from ..bookings.states import COMPLETE, BookingStatus
 from ..catalogue import listing_periods
 from ..catalogue.models import Instrument
-from ..core.clock import local_today, now_utc
+from ..core.clock import local_today, local_zone, now_utc
 from ..core.errors import Conflict, InvalidState, PermissionDenied, ValidationFailed
 from ..core.money import format_fen, round_half_up_to_fen
 from ..db import db
@@ -33,7 +31,7 @@ MODES = TIMED_MODES + SAMPLE_MODES
 
 def start_local_date(actual_start: datetime) -> date:
     """The platform-local (Asia/Shanghai) calendar day of the start: a service counts in this day's quarter."""
-    return actual_start.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    return actual_start.astimezone(local_zone()).date()
 
 
 def fee_for(instrument: Instrument, mode: str, minutes: int, samples: int | None) -> tuple[int, str]:
@@ -104,7 +102,7 @@ def _require_open_listing(instrument: Instrument, organization: Organization, ac
     reason = listing_periods.reason_for(instrument.id, organization.id, actual_start)
     if reason is None:
         return
-    start = actual_start.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M")
+    start = actual_start.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
     if booked:
         message = _("The instrument was not open to other organisations through the platform at the service's "
                     "start (%(start)s): %(why)s. This holds for booked services too, even when the listing was open "

@@ -6,10 +6,8 @@ page and the scheduled job do).
 """
 
 import re
-from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -108,7 +106,9 @@ def _chosen(year: int | None, quarter: int | None, *, everyone: bool, unit_id: i
 
 
 def _print(state: str, rows) -> None:
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    from ..core.clock import local_zone
+
+    zone = local_zone()
     for report, uscc, name in rows:
         who = "platform" if report.unit_id is None else f"unit {uscc}"
         at = report.generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")

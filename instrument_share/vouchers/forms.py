@@ -7,9 +7,9 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMul
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..core.money import yuan_to_fen
+from ..core.money import FEN_PER_YUAN
 from ..db import id_from_text
-from ..forms import Form
+from ..forms import Form, YuanField
 
 VOUCHER_MODES = ("machine_time", "sample_testing", "experiment")
 
@@ -64,23 +64,6 @@ class PayForm(Form):
     payment_ref = StringField(_l("Payment reference"), validators=[DataRequired(), Length(max=100)])
 
 
-class YuanField(StringField):
-    """An amount in yuan (at most two decimals), read as integer fen in `fen`."""
-
-    fen: int | None = None
-
-    def pre_validate(self, form) -> None:
-        self.fen = None
-        if self.data in (None, ""):
-            return
-        try:
-            self.fen = yuan_to_fen(self.data)
-        except ValueError as exc:
-            raise ValidationError(_("An amount in yuan with at most two decimals.")) from exc
-        if self.fen < 0:
-            raise ValidationError(_("An amount in yuan with at most two decimals."))
-
-
 class PolicyForm(Form):
     """A year's policy, or a new version of it (supersedes_id): amounts in yuan, rates in basis points."""
 
@@ -90,15 +73,15 @@ class PolicyForm(Form):
                                                                     sane_date])
     valid_to = DateField(_l("Claims accepted until"), validators=[InputRequired(message=_l("Choose a date.")),
                                                                    sane_date])
-    budget = YuanField(_l("Budget (yuan)"), validators=[DataRequired()])
+    budget = YuanField(_l("Budget (yuan)"), validators=[InputRequired()])
     rate_bp = IntegerField(_l("Rate (basis points, 5000 = 50%)"), default=5000,
                            validators=[InputRequired(), NumberRange(min=0, max=10000)])
     defence_rate_bp = IntegerField(_l("Rate for defence units' instruments (basis points; empty: the same)"),
                                    validators=[Optional(), NumberRange(min=0, max=10000)])
     per_claim_cap = YuanField(_l("Cap per claim (yuan; empty: the enterprise cap)"))
-    enterprise_annual_cap = YuanField(_l("Cap per enterprise and year (yuan)"), default="300000")
+    enterprise_annual_cap = YuanField(_l("Cap per enterprise and year (yuan)"), default=300000 * FEN_PER_YUAN)
     group_annual_cap = YuanField(_l("Cap per group and year (yuan; empty: none)"))
-    min_claim = YuanField(_l("Minimum claim (yuan)"), default="0")
+    min_claim = YuanField(_l("Minimum claim (yuan)"), default=0)
     eligible_modes = MultiCheckboxField(_l("Eligible service modes"), choices=[], default=list(VOUCHER_MODES),
                                         validators=[DataRequired(message=_l("Choose at least one service mode."))])
     provider_region_prefixes = StringField(_l("Provider region prefixes (comma separated)"), default="3201",
@@ -107,8 +90,8 @@ class PolicyForm(Form):
                                            validators=[DataRequired(), Length(max=200)])
     sme_max_staff = IntegerField(_l("SME: at most staff"), default=500,
                                  validators=[InputRequired(), NumberRange(min=0, max=10**9)])
-    sme_max_revenue = YuanField(_l("SME: at most annual revenue (yuan)"), default="200000000")
-    sme_max_assets = YuanField(_l("SME: at most total assets (yuan)"), default="200000000")
+    sme_max_revenue = YuanField(_l("SME: at most annual revenue (yuan)"), default=200000000 * FEN_PER_YUAN)
+    sme_max_assets = YuanField(_l("SME: at most total assets (yuan)"), default=200000000 * FEN_PER_YUAN)
 
     def validate_valid_to(self, field):
         if self.valid_from.data and field.data and field.data < self.valid_from.data:
@@ -116,15 +99,15 @@ class PolicyForm(Form):
 
     def payload(self) -> dict:
         data = {"year": self.year.data, "valid_from": self.valid_from.data, "valid_to": self.valid_to.data,
-                "budget_fen": self.budget.fen, "rate_bp": self.rate_bp.data,
+                "budget_fen": self.budget.data, "rate_bp": self.rate_bp.data,
                 "eligible_modes": list(self.eligible_modes.data),
                 "provider_region_prefixes": _lines(self.provider_region_prefixes.data),
                 "claimant_region_prefixes": _lines(self.claimant_region_prefixes.data),
                 "sme_max_staff": self.sme_max_staff.data}
-        optional = {"defence_rate_bp": self.defence_rate_bp.data, "per_claim_cap_fen": self.per_claim_cap.fen,
-                    "enterprise_annual_cap_fen": self.enterprise_annual_cap.fen,
-                    "group_annual_cap_fen": self.group_annual_cap.fen, "min_claim_fen": self.min_claim.fen,
-                    "sme_max_revenue_fen": self.sme_max_revenue.fen, "sme_max_assets_fen": self.sme_max_assets.fen}
+        optional = {"defence_rate_bp": self.defence_rate_bp.data, "per_claim_cap_fen": self.per_claim_cap.data,
+                    "enterprise_annual_cap_fen": self.enterprise_annual_cap.data,
+                    "group_annual_cap_fen": self.group_annual_cap.data, "min_claim_fen": self.min_claim.data,
+                    "sme_max_revenue_fen": self.sme_max_revenue.data, "sme_max_assets_fen": self.sme_max_assets.data}
         data |= {k: v for k, v in optional.items() if v is not None}
         if raw := (self.supersedes_id.data or "").strip():  # text that names no policy is refused as not found
             data["supersedes_id"] = id_from_text(raw) or raw

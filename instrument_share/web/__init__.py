@@ -1,15 +1,15 @@
 """HTML pages, sessions, languages, security headers and error handling."""
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, has_request_context, request, session, url_for
+from flask import Flask, abort, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from ..accounts.access import is_commission
 from ..accounts.roles import KIND_LABELS, RELATION_LABELS, ROLE_LABELS, STATUS_LABELS
+from ..core.clock import local_zone
 from ..core.money import format_fen
 from ..db import MAX_ID
 from ..extensions import babel, csrf, login_manager
@@ -25,11 +25,6 @@ def select_locale() -> str:
     if getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
         return current_user.locale
     return "zh"  # Simplified Chinese unless the person chose otherwise
-
-
-def page_url(endpoint: str, args, page: int) -> str:
-    """The same listing with the same filters, on another page."""
-    return url_for(endpoint, **{k: v for k, v in args.items() if k != "page"}, page=page)
 
 
 class IdConverter(IntegerConverter):
@@ -64,6 +59,7 @@ def merge_args(args, **changes) -> dict:
 
 def register_web(app: Flask) -> None:
     from . import errors, security
+    from .paging import page_url
     from .views import register_blueprints
 
     app.url_map.converters["int"] = IdConverter
@@ -93,11 +89,9 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(voucher_views.bp)
     app.register_blueprint(voucher_audit_views.bp)
 
-    tz = ZoneInfo(app.config["TIMEZONE"])
-
     @app.template_filter("localtime")
     def localtime(value, fmt: str = "yyyy-MM-dd HH:mm"):
-        return format_datetime(value.astimezone(tz), fmt) if value else ""
+        return format_datetime(value.astimezone(local_zone()), fmt) if value else ""
 
     app.jinja_env.filters["fen"] = format_fen
     app.jinja_env.globals["get_locale"] = get_locale

@@ -8,14 +8,14 @@ from flask_login import login_required
 from sqlalchemy import func, select
 
 from ..accounts.models import User
-from ..core.errors import DomainError
 from ..db import db
 from ..ledger import access, entries
 from ..ledger.forms import ApproveForm, ReasonForm
 from ..ledger.models import AdjustmentRequest
 from . import ledger_views
-from .helpers import show_error
+from .actions import run_action
 from .ledger_views import me
+from .paging import page_arg
 
 bp = Blueprint("adjustments", __name__)
 PER_PAGE = 30
@@ -36,7 +36,7 @@ def _queue(status: int = 200, failed: tuple[int, ReasonForm] | None = None):
         abort(403)
     stmt = select(AdjustmentRequest).where(AdjustmentRequest.unit_id == unit_id,
                                            AdjustmentRequest.status == "pending_approval")
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(AdjustmentRequest.created_at, AdjustmentRequest.id)
                                    .limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
@@ -66,12 +66,9 @@ def _decide(adjustment: AdjustmentRequest, form, form_name: str, handler, messag
 
     if not form.validate_on_submit():
         return again(422)
-    try:
-        with db.transaction():
-            handler(form)
-    except DomainError as exc:
-        show_error(ledger_views.with_form_names(exc), form)
-        return again(ledger_views.refusal_status(exc))
+    done = run_action(lambda: handler(form), form=form, field_names=ledger_views.FORM_NAMES)
+    if done.refused:
+        return again(done.status)
     flash(message, "info")
     if from_queue:
         return redirect(url_for("adjustments.queue"))

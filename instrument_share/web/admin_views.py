@@ -9,16 +9,14 @@ from ..accounts import organizations, users
 from ..accounts.forms import GrantRoleForm, OrgCreateForm, PlainForm, ReasonForm, RelationForm, UserCreateForm
 from ..accounts.models import Organization, User
 from ..accounts.roles import OrgKind, OrgStatus, Role
-from ..core.errors import DomainError, ValidationFailed
+from ..core.errors import ValidationFailed
 from ..db import db
-from .helpers import role_required, show_error
+from .actions import run_action
+from .helpers import role_required
+from .paging import page_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
-
-
-def _page_arg() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**9)  # the offset must fit in 64 bits
 
 
 @bp.route("/organizations")
@@ -31,8 +29,8 @@ def organizations_list():
     if q:
         stmt = stmt.where(or_(Organization.name.contains(q), Organization.uscc == q.upper()))
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = db.session.scalars(stmt.limit(PER_PAGE).offset((_page_arg() - 1) * PER_PAGE)).all()
-    return render_template("admin/organizations.html", orgs=rows, total=total, page=_page_arg(), per_page=PER_PAGE,
+    rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page_arg() - 1) * PER_PAGE)).all()
+    return render_template("admin/organizations.html", orgs=rows, total=total, page=page_arg(), per_page=PER_PAGE,
                            status=status, q=q)
 
 
@@ -49,19 +47,24 @@ def _org_form() -> OrgCreateForm:
 def organization_new():
     form = _org_form()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                org = organizations.create_organization(
-                    actor=current_user._get_current_object(), name=form.name.data, uscc=form.uscc.data,
-                    kind=form.kind.data, region_code=form.region_code.data,
-                    superior_id=int(form.superior_id.data) if form.superior_id.data else None,
-                    actual_controller=form.actual_controller.data, verified=form.verified.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Organisation created."), "info")
-            return redirect(url_for("admin.organization_detail", org_id=org.id))
+        done = run_action(lambda: organizations.create_organization(
+            actor=current_user._get_current_object(), name=form.name.data, uscc=form.uscc.data,
+            kind=form.kind.data, region_code=form.region_code.data,
+            superior_id=int(form.superior_id.data) if form.superior_id.data else None,
+            actual_controller=form.actual_controller.data, verified=form.verified.data), form=form)
+        if done.refused:
+            return render_template("admin/organization_new.html", form=form), done.status
+        flash(_("Organisation created."), "info")
+        return redirect(url_for("admin.organization_detail", org_id=done.value.id))
     return render_template("admin/organization_new.html", form=form), 422 if form.errors else 200
+
+
+def _registered(uscc: str, field: str) -> Organization:
+    """The organisation a form names by its USCC; refused next to `field` when none has it."""
+    org = db.session.scalar(select(Organization).where(Organization.uscc == uscc.strip().upper()))
+    if org is None:
+        raise ValidationFailed(_("No organisation has this code."), fields={field: _("not registered")})
+    return org
 
 
 def _org(org_id: int) -> Organization:
@@ -87,12 +90,9 @@ def _render_org(org_id: int, relation_form=None, status: int = 200):
 @bp.route("/organizations/<int:org_id>/verify", methods=["POST"])
 @role_required(Role.system_admin)
 def organization_verify(org_id: int):
-    try:
-        with db.transaction():
-            organizations.verify_organization(actor=current_user._get_current_object(), org=_org(org_id))
-    except DomainError as exc:
-        show_error(exc)
-    else:
+    done = run_action(lambda: organizations.verify_organization(actor=current_user._get_current_object(),
+                                                                org=_org(org_id)))
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
         flash(_("Organisation verified."), "info")
     return redirect(url_for("admin.organization_detail", org_id=org_id))
 
@@ -101,13 +101,9 @@ def organization_verify(org_id: int):
 @role_required(Role.system_admin)
 def organization_suspend(org_id: int):
     form = ReasonForm(prefix="susp")
-    try:
-        with db.transaction():
-            organizations.suspend_organization(actor=current_user._get_current_object(), org=_org(org_id),
-                                               reason=form.reason.data or "")
-    except DomainError as exc:
-        show_error(exc)
-    else:
+    done = run_action(lambda: organizations.suspend_organization(
+        actor=current_user._get_current_object(), org=_org(org_id), reason=form.reason.data or ""))
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
         flash(_("Organisation suspended."), "info")
     return redirect(url_for("admin.organization_detail", org_id=org_id))
 
@@ -117,19 +113,13 @@ def organization_suspend(org_id: int):
 def organization_relation(org_id: int):
     form = RelationForm()
     if form.validate_on_submit():
-        other = db.session.scalar(select(Organization).where(Organization.uscc == form.other_uscc.data.strip().upper()))
-        try:
-            if other is None:
-                raise ValidationFailed(_("No organisation has this code."),
-                                             fields={"other_uscc": _("not registered")})
-            with db.transaction():
-                organizations.add_relation(actor=current_user._get_current_object(), org=_org(org_id),
-                                           other_id=other.id, kind=form.kind.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Relation registered."), "info")
-            return redirect(url_for("admin.organization_detail", org_id=org_id))
+        done = run_action(lambda: organizations.add_relation(
+            actor=current_user._get_current_object(), org=_org(org_id),
+            other_id=_registered(form.other_uscc.data, "other_uscc").id, kind=form.kind.data), form=form)
+        if done.refused:
+            return _render_org(org_id, relation_form=form, status=done.status)
+        flash(_("Relation registered."), "info")
+        return redirect(url_for("admin.organization_detail", org_id=org_id))
     return _render_org(org_id, relation_form=form, status=422)
 
 
@@ -141,8 +131,8 @@ def users_list():
     if q:
         stmt = stmt.where(or_(User.username.contains(q), User.email.contains(q)))
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = db.session.scalars(stmt.limit(PER_PAGE).offset((_page_arg() - 1) * PER_PAGE)).all()
-    return render_template("admin/users.html", users=rows, total=total, page=_page_arg(), per_page=PER_PAGE, q=q,
+    rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page_arg() - 1) * PER_PAGE)).all()
+    return render_template("admin/users.html", users=rows, total=total, page=page_arg(), per_page=PER_PAGE, q=q,
                            form=UserCreateForm() if current_user.has_role(Role.system_admin) else None)
 
 
@@ -151,21 +141,17 @@ def users_list():
 def user_create():
     form = UserCreateForm()
     if form.validate_on_submit():
-        org = db.session.scalar(select(Organization).where(
-            Organization.uscc == form.organization_uscc.data.strip().upper()))
-        try:
-            if org is None:
-                raise ValidationFailed(_("No organisation has this code."),
-                                             fields={"organization_uscc": _("not registered")})
-            with db.transaction():
-                user = users.create_user(actor=current_user._get_current_object(), username=form.username.data,
-                                         password=form.password.data, email=form.email.data, organization=org)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
+        done = run_action(lambda: users.create_user(
+            actor=current_user._get_current_object(), username=form.username.data, password=form.password.data,
+            email=form.email.data, organization=_registered(form.organization_uscc.data, "organization_uscc")),
+            form=form)
+        if not done.refused:
             flash(_("Account created without roles; the security administrator grants roles."), "info")
-            return redirect(url_for("admin.user_detail", user_id=user.id))
-    return render_template("admin/users.html", users=[], total=0, page=1, per_page=PER_PAGE, q="", form=form), 422
+            return redirect(url_for("admin.user_detail", user_id=done.value.id))
+        status = done.status
+    else:
+        status = 422
+    return render_template("admin/users.html", users=[], total=0, page=1, per_page=PER_PAGE, q="", form=form), status
 
 
 def _user(user_id: int) -> User:
@@ -187,13 +173,9 @@ def user_detail(user_id: int):
 def user_grant(user_id: int):
     form = GrantRoleForm()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                users.grant_roles(actor=current_user._get_current_object(), user=_user(user_id),
-                                  roles=users.parse_roles(form.roles.data))
-        except DomainError as exc:
-            show_error(exc)
-        else:
+        done = run_action(lambda: users.grant_roles(actor=current_user._get_current_object(), user=_user(user_id),
+                                                    roles=users.parse_roles(form.roles.data)))
+        if not done.refused:  # refused: the reason is flashed on the page it goes back to
             flash(_("Roles granted."), "info")
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
@@ -203,12 +185,9 @@ def user_grant(user_id: int):
 def user_remove_role(user_id: int, role: str):
     if role not in Role.__members__:
         abort(404)
-    try:
-        with db.transaction():
-            users.remove_role(actor=current_user._get_current_object(), user=_user(user_id), role=Role(role))
-    except DomainError as exc:
-        show_error(exc)
-    else:
+    done = run_action(lambda: users.remove_role(actor=current_user._get_current_object(), user=_user(user_id),
+                                                role=Role(role)))
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
         flash(_("Role removed."), "info")
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
@@ -216,12 +195,8 @@ def user_remove_role(user_id: int, role: str):
 @bp.route("/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])
 @role_required(Role.system_admin)
 def user_toggle(user_id: int, action: str):
-    try:
-        with db.transaction():
-            users.set_disabled(actor=current_user._get_current_object(), user=_user(user_id),
-                               disabled=action == "disable")
-    except DomainError as exc:
-        show_error(exc)
-    else:
+    done = run_action(lambda: users.set_disabled(actor=current_user._get_current_object(), user=_user(user_id),
+                                                 disabled=action == "disable"))
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
         flash(_("Account disabled.") if action == "disable" else _("Account enabled."), "info")
     return redirect(url_for("admin.user_detail", user_id=user_id))

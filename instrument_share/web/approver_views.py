@@ -20,10 +20,11 @@ from ..catalogue.models import Instrument, InstrumentRevision
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
 from ..core.clock import local_today
-from ..core.errors import DomainError, PermissionDenied
+from ..core.errors import PermissionDenied
 from ..db import db
-from .helpers import role_required, show_error
-from .provider_views import error_status, listing_context, me
+from .actions import run_action
+from .helpers import role_required
+from .provider_views import listing_context, me
 
 bp = Blueprint("approver", __name__, url_prefix="/approvals")
 OVERVIEW_LIMIT = 200
@@ -105,7 +106,7 @@ def queue():
 
 
 def _approvable(instrument_id: int) -> Instrument:
-    instrument = listings.get_visible(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
+    instrument = access.get_visible_instrument(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
     if not instrument.is_defence or not access.is_approver(me(), instrument):
         raise PermissionDenied(_("Only the listing's defence approvers act here."))
     return instrument
@@ -157,13 +158,11 @@ def review(instrument_id: int):
     item = _approvable(instrument_id)
     form = ReviewForm(prefix="review")
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                defence.review(actor=me(), instrument=item, passed=form.result.data == "passed",
-                               field_visibility=form.field_visibility(), comment=form.comment.data or "")
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render(item, error_status(exc), review_form=form)
+        done = run_action(lambda: defence.review(
+            actor=me(), instrument=item, passed=form.result.data == "passed",
+            field_visibility=form.field_visibility(), comment=form.comment.data or ""), form=form)
+        if done.refused:
+            return _render(item, done.status, review_form=form)
         flash(_("Review recorded: passed.") if form.result.data == "passed" else
               _("Review recorded: failed; the listing went back to its drafter."), "info")
         return redirect(url_for("approver.queue"))
@@ -176,13 +175,10 @@ def approve(instrument_id: int):
     item = _approvable(instrument_id)
     form = ApproveForm(prefix="approve")
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                defence.approve(actor=me(), instrument=item, approval_no=form.approval_no.data,
-                                valid_until=form.valid_until.data)
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render(item, error_status(exc), approve_form=form)
+        done = run_action(lambda: defence.approve(actor=me(), instrument=item, approval_no=form.approval_no.data,
+                                                  valid_until=form.valid_until.data), form=form)
+        if done.refused:
+            return _render(item, done.status, approve_form=form)
         flash(_("Approved: the listing is published as reviewed."), "info")
         return redirect(url_for("approver.queue"))
     return _render(item, 422, approve_form=form)
@@ -194,12 +190,9 @@ def revoke(instrument_id: int):
     item = _approvable(instrument_id)
     form = ReasonRequiredForm(prefix="revoke")
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                defence.revoke(actor=me(), instrument=item, reason=form.reason.data)
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render(item, error_status(exc), revoke_form=form)
+        done = run_action(lambda: defence.revoke(actor=me(), instrument=item, reason=form.reason.data), form=form)
+        if done.refused:
+            return _render(item, done.status, revoke_form=form)
         flash(_("The approval is revoked."), "info")
         return redirect(url_for("approver.instrument", instrument_id=item.id))
     return _render(item, 422, revoke_form=form)

@@ -8,6 +8,7 @@ from ..accounts.roles import Role
 from ..audit import anchors, chain, queries
 from ..db import MAX_ID, db
 from .helpers import role_required
+from .paging import page_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 # Outside /audit, the audit administrator's area: anyone may read the anchors.
@@ -30,7 +31,7 @@ def entries():
         actor_id = 0  # no account has such an id; it must not reach the database driver
     stmt = queries.filtered(action=(args.get("action") or "").strip() or None, actor_id=actor_id, start=start,
                             end=end, outcome=args.get("outcome") or None)
-    page = min(max(args.get("page", 1, type=int) or 1, 1), 10**9)  # the offset must fit in 64 bits
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     return render_template("audit/entries.html", entries=rows, total=total, page=page, per_page=PER_PAGE,
@@ -46,7 +47,7 @@ def verify():
 @public_bp.route("/audit-anchors", endpoint="anchors")
 def anchors_public():
     """Public on purpose: a copy of each day's head outside the database is what reveals a deleted tail."""
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**9)
+    page = page_arg()
     stmt = anchors.newest_first()
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()

@@ -10,10 +10,10 @@ from flask_login import current_user, login_required
 from ..accounts import auth, organizations, secrets, users
 from ..accounts.forms import AcceptInvitationForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm, TotpForm
 from ..accounts.models import User
-from ..core.errors import DomainError, ValidationFailed
-from ..core.money import yuan_to_fen
+from ..core.errors import DomainError
 from ..db import db
-from .helpers import safe_next, show_error
+from .actions import refusal_status, run_action
+from .helpers import safe_next
 from .security import end_session, start_session
 
 bp = Blueprint("auth", __name__)
@@ -102,13 +102,12 @@ def totp_enrol():
     session.modified = True
     form = TotpForm()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                db.session.add(user)
-                auth.enable_totp(user, secret, form.code.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
+        def enable():
+            db.session.add(user)
+            auth.enable_totp(user, secret, form.code.data)
+
+        # A code that does not match is tried again on the same page (200, as on the profile's enrolment page).
+        if not run_action(enable, form=form).refused:
             return _finish(user, "password+totp_enrolment")
     return render_template("auth/totp_enrol.html", form=form, secret=secret, qr=totp_qr(secret, user.username),
                            required=True)
@@ -125,36 +124,20 @@ def logout():
     return redirect(url_for("main.home"))
 
 
-def _fen_field(form, name: str) -> int | None:
-    raw = getattr(form, name).data
-    if raw in (None, ""):
-        return None
-    try:
-        return yuan_to_fen(raw)
-    except ValueError as exc:
-        raise ValidationFailed(_("Give an amount in yuan, at most two decimals."),
-                               fields={name: _("amount in yuan expected")}) from exc
-
-
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     form = RegisterForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                sme = organizations.SmeProfile(staff_count=form.staff_count.data,
-                                               annual_revenue_fen=_fen_field(form, "annual_revenue_yuan"),
-                                               total_assets_fen=_fen_field(form, "total_assets_yuan"),
-                                               tech_sme_no=form.tech_sme_no.data)
-                organizations.create_organization(
-                    actor=None, name=form.name.data, uscc=form.uscc.data, kind="enterprise", sme=sme,
-                    first_user=organizations.FirstUser(form.username.data, form.password.data, form.email.data))
-        except DomainError as exc:
-            show_error(exc, form)
-            status = exc.status  # 422 for a bad value, 409 for a duplicate code or user name
-        else:
+        sme = organizations.SmeProfile(staff_count=form.staff_count.data,
+                                       annual_revenue_fen=form.annual_revenue_yuan.data,
+                                       total_assets_fen=form.total_assets_yuan.data, tech_sme_no=form.tech_sme_no.data)
+        done = run_action(lambda: organizations.create_organization(
+            actor=None, name=form.name.data, uscc=form.uscc.data, kind="enterprise", sme=sme,
+            first_user=organizations.FirstUser(form.username.data, form.password.data, form.email.data)), form=form)
+        if not done.refused:
             return render_template("auth/registered.html", email=form.email.data)
+        status = done.status  # 422 for a bad value, 409 for a duplicate code or user name
     elif form.is_submitted():
         status = 422
     return render_template("auth/register.html", form=form), status
@@ -162,12 +145,9 @@ def register():
 
 @bp.route("/confirm/<token>")
 def confirm_email(token: str):
-    try:
-        with db.transaction():
-            auth.confirm_email(token)
-    except DomainError as exc:
-        flash(exc.message, "error")
-        return render_template("auth/link_invalid.html"), 404
+    done = run_action(lambda: auth.confirm_email(token))
+    if done.refused:  # an unknown, used or expired link: 404
+        return render_template("auth/link_invalid.html"), done.status
     flash(_("Email address confirmed. The system administrator verifies your organisation next; you may sign "
             "in meanwhile."), "info")
     return redirect(url_for("auth.login"))
@@ -190,31 +170,26 @@ def reset_password(token: str):
         return render_template("auth/link_invalid.html"), 404
     form = NewPasswordForm()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                auth.reset_password(token, form.password.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Your password is set. Please sign in."), "info")
-            return redirect(url_for("auth.login"))
+        done = run_action(lambda: auth.reset_password(token, form.password.data), form=form)
+        if done.refused:
+            return render_template("auth/reset.html", form=form), done.status
+        flash(_("Your password is set. Please sign in."), "info")
+        return redirect(url_for("auth.login"))
     return render_template("auth/reset.html", form=form)
 
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
-    try:
+    try:  # only reads: no transaction to run
         invitation = users.open_invitation(token)
-    except DomainError:
-        return render_template("auth/link_invalid.html"), 404
+    except DomainError as exc:  # an unknown, used or expired link (404), or an organisation not verified (409)
+        return render_template("auth/link_invalid.html"), refusal_status(exc)
     form = AcceptInvitationForm()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                users.accept_invitation(token=token, username=form.username.data, password=form.password.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Your account is ready. Please sign in."), "info")
-            return redirect(url_for("auth.login"))
+        done = run_action(lambda: users.accept_invitation(token=token, username=form.username.data,
+                                                          password=form.password.data), form=form)
+        if done.refused:
+            return render_template("auth/accept_invitation.html", form=form, invitation=invitation), done.status
+        flash(_("Your account is ready. Please sign in."), "info")
+        return redirect(url_for("auth.login"))
     return render_template("auth/accept_invitation.html", form=form, invitation=invitation)

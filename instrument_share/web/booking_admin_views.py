@@ -11,14 +11,12 @@ from flask_login import current_user, login_required
 from ..accounts.forms import PlainForm
 from ..bookings import contracts, ruleset
 from ..bookings.forms import BlackoutForm, ContractTemplateForm, RulesForm, rules_form_data
-from ..bookings.week import tz
-from ..catalogue import access, listings
+from ..catalogue import access
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
-from ..core.errors import DomainError
-from ..db import db
-from .helpers import show_error
+from ..core.clock import local_zone
+from .actions import Outcome, run_action
 
 bp = Blueprint("booking_admin", __name__, url_prefix="/provider")
 
@@ -28,14 +26,10 @@ def me():
 
 
 def _own_instrument(instrument_id: int) -> Instrument:
-    instrument = listings.get_visible(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
+    instrument = access.get_visible_instrument(instrument_id, viewer_for(me()))  # 404 when the viewer may not see it
     if not access.is_operator_of(me(), instrument.owner_id):
         abort(403)
     return instrument
-
-
-def _status(exc: DomainError) -> int:
-    return exc.status if exc.status in (403, 404) else 422
 
 
 def _render(instrument: Instrument, status: int = 200, rules_form=None, blackout_form=None):
@@ -47,14 +41,8 @@ def _render(instrument: Instrument, status: int = 200, rules_form=None, blackout
                            blackouts=ruleset.blackouts_of(instrument.id), plain_form=PlainForm()), status
 
 
-def _save(instrument: Instrument, payload: dict, form=None) -> DomainError | None:
-    try:
-        with db.transaction():
-            ruleset.set_rules(actor=me(), instrument=instrument, payload=payload)
-    except DomainError as exc:
-        show_error(exc, form)
-        return exc
-    return None
+def _save(instrument: Instrument, payload: dict, form=None) -> Outcome:
+    return run_action(lambda: ruleset.set_rules(actor=me(), instrument=instrument, payload=payload), form=form)
 
 
 @bp.route("/instruments/<int:instrument_id>/booking-rules", methods=["GET", "POST"])
@@ -67,9 +55,9 @@ def rules(instrument_id: int):
     if not form.validate_on_submit():
         return _render(instrument, 422, rules_form=form)
     current = ruleset.rules_json(instrument.id)
-    failed = _save(instrument, form.payload(current["blackouts"]), form)
-    if failed:
-        return _render(instrument, _status(failed), rules_form=form)
+    saved = _save(instrument, form.payload(current["blackouts"]), form)
+    if saved.refused:
+        return _render(instrument, saved.status, rules_form=form)
     flash(_("The booking rules are saved."), "info")
     return redirect(url_for("booking_admin.rules", instrument_id=instrument.id))
 
@@ -81,13 +69,13 @@ def add_blackout(instrument_id: int):
     form = BlackoutForm(prefix="blackout")
     if not form.validate_on_submit():
         return _render(instrument, 422, blackout_form=form)
-    start, end = form.interval(tz())
+    start, end = form.interval(local_zone())
     current = ruleset.rules_json(instrument.id)
     current["blackouts"].append({"start": start.isoformat(), "end": end.isoformat(),
                                  "reason": (form.reason.data or "").strip()})
-    failed = _save(instrument, current, form)
-    if failed:
-        return _render(instrument, _status(failed), blackout_form=form)
+    saved = _save(instrument, current, form)
+    if saved.refused:
+        return _render(instrument, saved.status, blackout_form=form)
     flash(_("The closed period is added."), "info")
     return redirect(url_for("booking_admin.rules", instrument_id=instrument.id))
 
@@ -105,9 +93,9 @@ def remove_blackout(instrument_id: int, blackout_id: int):
     current = ruleset.rules_json(instrument.id)
     current["blackouts"] = [{"start": b.start_at.isoformat(), "end": b.end_at.isoformat(), "reason": b.reason}
                             for b in kept]
-    failed = _save(instrument, current)
-    if failed:
-        return _render(instrument, _status(failed))
+    saved = _save(instrument, current)
+    if saved.refused:
+        return _render(instrument, saved.status)
     flash(_("The closed period is removed."), "info")
     return redirect(url_for("booking_admin.rules", instrument_id=instrument.id))
 
@@ -128,12 +116,9 @@ def contract_template():
         return render_template("bookings/contract_template.html", form=form)
     form = ContractTemplateForm()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                contracts.set_template(actor=me(), unit_id=unit_id, terms=form.terms())
-        except DomainError as exc:
-            show_error(exc, form)
-            return render_template("bookings/contract_template.html", form=form), _status(exc)
+        done = run_action(lambda: contracts.set_template(actor=me(), unit_id=unit_id, terms=form.terms()), form=form)
+        if done.refused:
+            return render_template("bookings/contract_template.html", form=form), done.status
         flash(_("The contract template is saved; it applies to requests made from now on."), "info")
         return redirect(url_for("booking_admin.contract_template"))
     return render_template("bookings/contract_template.html", form=form), 422

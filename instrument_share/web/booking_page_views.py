@@ -15,16 +15,15 @@ from ..bookings import access, contracts, idempotency, service
 from ..bookings.availability import may_see_schedule
 from ..bookings.forms import SampleOrderForm, TimeBookingForm, check_mode, new_nonce, place_refusal
 from ..bookings.ruleset import load_rules
-from ..bookings.week import STATE_LABELS, WEEKDAYS, build_week, monday_of, opening_by_weekday, tz, upcoming_blackouts
+from ..bookings.states import BookingStatus
+from ..bookings.week import STATE_LABELS, WEEKDAYS, build_week, monday_of, opening_by_weekday, upcoming_blackouts
 from ..catalogue import access as catalogue_access
-from ..catalogue import listings
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
-from ..core.clock import local_today, now_utc
+from ..core.clock import local_today, local_zone, now_utc
 from ..core.errors import DomainError
-from ..db import db
-from .helpers import show_error
+from .actions import refusal_status, run_action, show_refusal
 
 bp = Blueprint("book", __name__)
 
@@ -78,7 +77,7 @@ def _render(instrument: Instrument, status: int = 200, **forms):
 
 
 def _instrument(instrument_id: int) -> Instrument:
-    return listings.get_visible(instrument_id, _viewer())  # 404 when the viewer may not see the listing
+    return catalogue_access.get_visible_instrument(instrument_id, _viewer())  # 404 when not visible
 
 
 @bp.route("/instruments/<int:instrument_id>/book")
@@ -91,42 +90,46 @@ def _form_digest(form) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _error_status(exc: DomainError) -> int:
-    return exc.status if exc.status in (403, 404, 409) else 422
+def _show_booking_refusal(exc: DomainError, form) -> None:
+    """A booking rule's refusal goes next to the field it concerns (bookings.forms.place_refusal)."""
+    if place_refusal(exc, form):
+        flash(exc.message, "error-summary")
+    else:
+        show_refusal(exc, form)
 
 
 def _submit(instrument: Instrument, form, req: service.Request, form_name: str):
     """Create the booking once per form nonce; a repeated post leads to the booking the first one made."""
     me = current_user._get_current_object()
     key = f"form:{form.nonce.data}"
-    try:
+    try:  # the claim is its own transaction, kept whatever the booking's fate (bookings.idempotency)
         replay = idempotency.claim(me.id, key, _form_digest(form))
     except DomainError as exc:  # the form was sent before with other values, or is still being processed
         flash(_("This form was already submitted with other values; check your bookings before sending the new "
                 "form below.") if exc.code == "idempotency_key_reused" else
               _("This form was already submitted and is still being processed; check your bookings in a moment."),
               "error")
-        return _render(instrument, _error_status(exc), **{form_name: form})
+        return _render(instrument, refusal_status(exc), **{form_name: form})
     if replay is not None:
         if replay.status == 201:
             flash(_("This form was already sent; here is the booking it made."), "info")
             return redirect(url_for("bookings.detail", booking_id=replay.body["id"]))
         abort(409)
+    def book():
+        made = service.create_booking(actor=me, req=req)
+        idempotency.store(me.id, key, 201, {"id": made.id})
+        return made
+
     try:
-        with db.transaction():
-            booking = service.create_booking(actor=me, req=req)
-            idempotency.store(me.id, key, 201, {"id": booking.id})
-    except DomainError as exc:
-        idempotency.release(me.id, key)  # a refused request may be corrected and sent again
-        if place_refusal(exc, form):
-            flash(exc.message, "error-summary")
-        else:
-            show_error(exc, form)
-        return _render(instrument, _error_status(exc), **{form_name: form})
+        done = run_action(book, form=form, show=_show_booking_refusal)
     except Exception:
         idempotency.release(me.id, key)
         raise
-    if booking.status == "confirmed":
+    if done.refused:
+        idempotency.release(me.id, key)  # a refused request may be corrected and sent again
+        return _render(instrument, done.status, **{form_name: form})
+    booking = done.value
+    if booking.status == BookingStatus.confirmed:
         flash(_("Booked and confirmed: contract %(no)s.", no=booking.contract_no), "info")
     else:
         flash(_("Your request was sent; the unit will confirm or reject it."), "info")
@@ -146,7 +149,7 @@ def book_time(instrument_id: int):
     form.mode.choices = _modes(instrument, service.TIMED_MODES)
     if not (form.validate_on_submit() & check_mode(form, service.TIMED_MODES)):
         return _render(instrument, 422, time_form=form)
-    start, end = form.interval(tz())
+    start, end = form.interval(local_zone())
     return _submit(instrument, form, service.Request(instrument.id, form.mode.data, start=start, end=end),
                    "time_form")
 

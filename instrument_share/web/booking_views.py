@@ -12,13 +12,14 @@ from ..bookings import access, calendars, contracts, service
 from ..bookings.forms import CancelForm, ReasonForm
 from ..bookings.labels import BOOKING_STATUS_LABELS
 from ..bookings.models import Booking
-from ..bookings.states import CANCELLABLE
+from ..bookings.states import CANCELLABLE, BookingStatus
 from ..catalogue import access as catalogue_access
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
-from ..core.errors import DomainError
 from ..db import db
-from .helpers import safe_next, show_error
+from .actions import run_action
+from .helpers import safe_next
+from .paging import page_arg
 
 bp = Blueprint("bookings", __name__)
 PER_PAGE = 30
@@ -45,14 +46,10 @@ def instrument_names(bookings) -> dict[int, str]:
     return names
 
 
-def _page_arg() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
-
-
 def _listing(stmt, status: str | None):
     if status in BOOKING_STATUS_LABELS:
         stmt = stmt.where(Booking.status == status)
-    page = _page_arg()
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(Booking.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     return rows, total, page
@@ -80,10 +77,10 @@ def queue():
     unit_id = current_user.organization_id
     if not catalogue_access.is_operator_of(me(), unit_id):
         abort(403)
-    chosen = request.args.get("status", "pending")
+    chosen = request.args.get("status", BookingStatus.pending)
     chosen = chosen if chosen in BOOKING_STATUS_LABELS else None
     rows, total, page = _listing(select(Booking).where(Booking.unit_id == unit_id), chosen)
-    if chosen == "pending":  # the queue: first come, first served
+    if chosen == BookingStatus.pending:  # the queue: first come, first served
         rows.sort(key=lambda b: b.id)
     return render_template("bookings/queue.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
                            chosen=chosen, names=instrument_names(rows), reject_form=ReasonForm(prefix="reject"))
@@ -115,13 +112,10 @@ def _done(booking: Booking, message: str):
 
 
 def _act(booking: Booking, handler, message: str, form=None, form_name: str | None = None):
-    try:
-        with db.transaction():
-            handler()
-    except DomainError as exc:
-        show_error(exc, form)
-        extra = {form_name: form} if form_name else {}
-        return _render_detail(booking, exc.status if exc.status in (403, 404, 409) else 422, **extra)
+    """Run one transition; a refusal re-renders the booking with the reason (next to the form's field)."""
+    done = run_action(handler, form=form)
+    if done.refused:
+        return _render_detail(booking, done.status, **({form_name: form} if form_name else {}))
     return _done(booking, message)
 
 

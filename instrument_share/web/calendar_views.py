@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from ..accounts.forms import PlainForm
 from ..bookings import calendars
 from ..bookings.availability import may_see_schedule
-from ..catalogue import listings
+from ..catalogue import access as catalogue_access
 from ..catalogue.visibility import viewer_for
 from ..db import db
 from .booking_views import render_mine
@@ -26,7 +26,7 @@ def _ics(body: bytes, filename: str, *, private: bool) -> Response:
 @bp.route("/instruments/<int:instrument_id>/calendar.ics")
 def instrument_feed(instrument_id: int):
     viewer = viewer_for(current_user if current_user.is_authenticated else None)
-    instrument = listings.get_visible(instrument_id, viewer)
+    instrument = catalogue_access.get_visible_instrument(instrument_id, viewer)
     if not may_see_schedule(viewer, instrument):
         abort(404)  # the schedule of a defence listing exists only for cleared organisations
     body = calendars.instrument_feed(instrument, viewer)

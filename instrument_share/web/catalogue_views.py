@@ -14,6 +14,7 @@ from ..catalogue.snippets import searched_text, snippet
 from ..catalogue.visibility import ANONYMOUS, viewer_for
 from ..core.errors import DomainError
 from ..db import db
+from .actions import refusal_status
 
 bp = Blueprint("catalogue", __name__)
 
@@ -33,7 +34,7 @@ def index():
         params = search_params_from_args(request.args)
     except DomainError as exc:
         return render_template("catalogue/index.html", error=exc, results=[], total=0, params=None, facets={},
-                               categories=categories(), modes=SERVICE_MODE_LABELS), 422
+                               categories=categories(), modes=SERVICE_MODE_LABELS), refusal_status(exc)
     result = search(viewer, params, facets=True)
     items = [instrument_json(i, viewer) for i in load_instruments(result.instrument_ids, viewer)]
     results = [(item, snippet(searched_text(item), params.q)) for item in items]

@@ -6,10 +6,9 @@ from flask_babel import gettext as _
 from ..accounts.roles import Role
 from ..catalogue import categories
 from ..catalogue.forms import CategoryAddForm, CategoryNameForm
-from ..core.errors import DomainError
-from ..db import db
-from .helpers import role_required, show_error
-from .provider_views import error_status, me
+from .actions import run_action
+from .helpers import role_required
+from .provider_views import me
 
 bp = Blueprint("categories", __name__, url_prefix="/admin/categories")
 
@@ -34,12 +33,10 @@ def rename(code: str):
     category = categories.get(code)
     form = CategoryNameForm(prefix=f"c{category.code}")
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                categories.rename(actor=me(), category=category, name_zh=form.name_zh.data, name_en=form.name_en.data)
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render(error_status(exc), name_form=form, edited=code)
+        done = run_action(lambda: categories.rename(actor=me(), category=category, name_zh=form.name_zh.data,
+                                                    name_en=form.name_en.data), form=form)
+        if done.refused:
+            return _render(done.status, name_form=form, edited=code)
         flash(_("Category %(code)s saved.", code=code), "info")
         return redirect(url_for("categories.index", _anchor=f"c{code}"))
     return _render(422, name_form=form, edited=code)
@@ -49,12 +46,9 @@ def rename(code: str):
 @role_required(Role.system_admin)
 def toggle(code: str, action: str):
     category = categories.get(code)
-    try:
-        with db.transaction():
-            categories.set_active(actor=me(), category=category, active=action == "activate")
-    except DomainError as exc:
-        show_error(exc)
-        return _render(error_status(exc))
+    done = run_action(lambda: categories.set_active(actor=me(), category=category, active=action == "activate"))
+    if done.refused:
+        return _render(done.status)
     flash(_("Category %(code)s activated.", code=code) if action == "activate" else
           _("Category %(code)s deactivated: it is no longer offered for listings.", code=code), "info")
     return redirect(url_for("categories.index", _anchor=f"c{code}"))
@@ -66,13 +60,12 @@ def add():
     form = CategoryAddForm(prefix="add")
     form.parent_code.choices = [(c.code, c.code) for c in categories.all_categories() if c.parent_code is None]
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                category = categories.add_subclass(actor=me(), parent_code=form.parent_code.data, code=form.code.data,
-                                                   name_zh=form.name_zh.data, name_en=form.name_en.data)
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render(error_status(exc), add_form=form)
+        done = run_action(lambda: categories.add_subclass(
+            actor=me(), parent_code=form.parent_code.data, code=form.code.data, name_zh=form.name_zh.data,
+            name_en=form.name_en.data), form=form)
+        if done.refused:
+            return _render(done.status, add_form=form)
+        category = done.value
         flash(_("Sub-class %(code)s added.", code=category.code), "info")
         return redirect(url_for("categories.index", _anchor=f"c{category.code}"))
     return _render(422, add_form=form)

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from ..accounts.models import Organization
 from ..catalogue import access, clearances
 from ..catalogue.forms import ClearanceForm
-from ..core.errors import DomainError, ValidationFailed
+from ..core.errors import ValidationFailed
 from ..db import db
-from .helpers import show_error
-from .provider_views import error_status, me
+from .actions import run_action
+from .provider_views import me
 
 bp = Blueprint("clearances", __name__, url_prefix="/clearances")
 
@@ -33,11 +33,15 @@ def index():
     return _render(_unit())
 
 
-def _renamed(exc: DomainError) -> DomainError:
-    """The service names the organisation by id; the form asks for its USCC."""
-    if "organization_id" in exc.fields:
-        exc.fields = {("organization_uscc" if k == "organization_id" else k): v for k, v in exc.fields.items()}
-    return exc
+# The service names the organisation by id; the form asks for its USCC.
+FORM_NAMES = {"organization_id": "organization_uscc"}
+
+
+def _registered(uscc: str) -> Organization:
+    other = db.session.scalar(select(Organization).where(Organization.uscc == uscc))
+    if other is None:
+        raise ValidationFailed(_("No organisation has this code."), fields={"organization_uscc": _("not registered")})
+    return other
 
 
 @bp.route("", methods=["POST"])
@@ -46,19 +50,16 @@ def add():
     unit = _unit()
     form = ClearanceForm()
     if form.validate_on_submit():
-        code = form.organization_uscc.data.strip().upper()
-        other = db.session.scalar(select(Organization).where(Organization.uscc == code))
-        try:
-            if other is None:
-                raise ValidationFailed(_("No organisation has this code."),
-                                       fields={"organization_uscc": _("not registered")})
-            with db.transaction():
-                clearances.grant(actor=me(), unit=unit, organization_id=other.id,
-                                 agreement_version=form.agreement_version.data)
-        except DomainError as exc:
-            show_error(_renamed(exc), form)
-            return _render(unit, form, error_status(exc))
-        flash(_("%(name)s is cleared.", name=other.name), "info")
+        def grant() -> Organization:
+            other = _registered(form.organization_uscc.data.strip().upper())
+            clearances.grant(actor=me(), unit=unit, organization_id=other.id,
+                             agreement_version=form.agreement_version.data)
+            return other
+
+        done = run_action(grant, form=form, field_names=FORM_NAMES)
+        if done.refused:
+            return _render(unit, form, done.status)
+        flash(_("%(name)s is cleared.", name=done.value.name), "info")
         return redirect(url_for("clearances.index"))
     return _render(unit, form, 422)
 
@@ -67,11 +68,8 @@ def add():
 @login_required
 def remove(organization_id: int):
     unit = _unit()
-    try:
-        with db.transaction():
-            clearances.remove(actor=me(), unit=unit, organization_id=organization_id)
-    except DomainError as exc:
-        show_error(exc)
-        return _render(unit, status=error_status(exc))
+    done = run_action(lambda: clearances.remove(actor=me(), unit=unit, organization_id=organization_id))
+    if done.refused:
+        return _render(unit, status=done.status)
     flash(_("The clearance is removed."), "info")
     return redirect(url_for("clearances.index"))

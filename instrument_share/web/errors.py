@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from ..core.errors import DomainError
 from ..db import db
 from ..extensions import login_manager
+from .actions import refusal_status
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def domain_error(exc: DomainError):
-        return error_response(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
+    def domain_error(exc: DomainError):  # every API refusal, and a page's refusal no view shows itself
+        return error_response(refusal_status(exc), exc.code, exc.message, exc.fields, **exc.extra)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -3,11 +3,10 @@
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, flash
+from flask import abort
 from flask_login import current_user, login_required
 
 from ..accounts.roles import Role
-from ..core.errors import DomainError
 
 
 def role_required(*roles: Role):
@@ -35,16 +34,3 @@ def safe_next(target: str | None, default: str) -> str:
         return default
     return target
 
-
-def show_error(exc: DomainError, form=None) -> None:
-    """Put a service refusal next to the fields it names, or at the top of the page."""
-    placed = False
-    if form is not None:
-        for name, problem in exc.fields.items():
-            field = getattr(form, name.replace("first_user.", "").replace(".", "_"), None)
-            if field is not None and hasattr(field, "errors"):
-                if isinstance(field.errors, tuple):
-                    field.errors = list(field.errors)
-                field.errors.append(problem)
-                placed = True
-    flash(exc.message, "error" if not placed else "error-summary")

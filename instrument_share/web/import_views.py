@@ -21,7 +21,7 @@ from ..core.errors import DomainError
 from ..db import db
 from ..files.store import store
 from ..forms import Form
-from .helpers import show_error
+from .actions import run_action, show_refusal
 
 bp = Blueprint("catalogue_import", __name__, url_prefix="/provider/instruments/import")
 REPORT_LIMIT = 1000  # problems shown on the page; the count says how many there are in all
@@ -68,23 +68,36 @@ def upload():
     if not form.validate_on_submit():
         return _render(unit, 422, form=form)
     data, filename = form.file.data.read(), form.file.data.filename or "catalogue.csv"
-    try:
+
+    def dry_run():
+        """(job, None, None) when the scheduler checks the file, else (None, report, the file kept if it is ok)."""
         # Measuring stops at the limits (422); a file too large to check here goes to the scheduler.
         if import_jobs.runs_in_background(importer.measure_file(data, filename)):
             with db.transaction():
-                job = import_jobs.store_and_queue_check(current_user._get_current_object(), unit, data, filename)
-            return redirect(url_for("catalogue_import.job", job_id=job.id))
+                return import_jobs.store_and_queue_check(current_user._get_current_object(), unit, data,
+                                                         filename), None, None
         report = importer.check(importer.parse_file(data, filename))
-        if report.ok:
-            with db.transaction():
-                stored = store(data, filename, purpose=importer.PURPOSE, organization_id=unit.id,
-                               created_by_id=current_user.id)
-    except DomainError as exc:
-        show_error(exc, form)
-        return _render(unit, 422, form=form)
-    if not report.ok:
+        if not report.ok:
+            return None, report, None
+        with db.transaction():
+            return None, report, store(data, filename, purpose=importer.PURPOSE, organization_id=unit.id,
+                                       created_by_id=current_user.id)
+
+    done = run_action(dry_run, form=form, in_transaction=False)
+    if done.refused:
+        return _render(unit, done.status, form=form)
+    job, report, stored = done.value
+    if job is not None:
+        return redirect(url_for("catalogue_import.job", job_id=job.id))
+    if stored is None:
         return _render(unit, 422, form=form, report=report)
     return _render(unit, form=form, report=report, confirm=ConfirmForm(data={"file_id": str(stored.id)}))
+
+
+def _show_import_refusal(exc: DomainError, form) -> None:
+    """A file that fails the check shows its report of problems instead of a message."""
+    if not isinstance(exc, importer.ImportRejected):
+        show_refusal(exc, form)
 
 
 @bp.route("/confirm", methods=["POST"])
@@ -96,21 +109,23 @@ def confirm():
     if not form.validate_on_submit():
         abort(400)
     actor, publish = current_user._get_current_object(), bool(form.publish.data)
-    try:
+
+    def run_import():
+        """(job, None) when the scheduler imports the file, else (None, the import's result)."""
         stored = importer.stored_import_file(unit, int(form.file_id.data))
         if import_jobs.runs_in_background(importer.measure_file(stored.data, stored.filename)):
             with db.transaction():
-                job = import_jobs.queue(actor, unit, stored, dry_run=False, publish=publish)
-            return redirect(url_for("catalogue_import.job", job_id=job.id))
+                return import_jobs.queue(actor, unit, stored, dry_run=False, publish=publish), None
         with db.transaction():
-            result = importer.import_stored(actor, unit, stored.id, publish=publish)
-    except importer.ImportRejected as exc:
-        return _render(unit, 422, report=exc.report)
-    except DomainError as exc:
-        if exc.status == 404:
-            raise
-        show_error(exc)
-        return _render(unit, exc.status)
+            return None, importer.import_stored(actor, unit, stored.id, publish=publish)
+
+    done = run_action(run_import, in_transaction=False, show=_show_import_refusal)
+    if done.refused:
+        rejected = isinstance(done.refusal, importer.ImportRejected)
+        return _render(unit, done.status, report=done.refusal.report if rejected else None)
+    job, result = done.value
+    if job is not None:
+        return redirect(url_for("catalogue_import.job", job_id=job.id))
     if result.published:
         flash(_("%(n)d instruments imported and published (numbers %(first)d to %(last)d).", n=result.count,
                 first=result.first_id, last=result.last_id), "info")
@@ -132,7 +147,7 @@ def template():
 @login_required
 def job(job_id: int):
     """A background check or import: progress while it runs (the page reloads itself), then result or errors."""
-    found = import_jobs.visible_job(current_user, job_id)  # 404 for anyone but the unit's operators
+    found = access.get_visible_import_job(current_user, job_id)  # 404 for anyone but the unit's operators
     active = found.status in import_jobs.ACTIVE
     problems = import_jobs.problems(found) if found.status == "failed" else []
     report = importer.Report(found.file.filename, found.rows_total or 0, problems) if problems else None
@@ -153,7 +168,7 @@ def job(job_id: int):
 @login_required
 def job_errors(job_id: int):
     """The problems of a failed check or import as CSV, written by the one spreadsheet writer."""
-    found = import_jobs.visible_job(current_user, job_id)
+    found = access.get_visible_import_job(current_user, job_id)
     if found.status != "failed":
         abort(404)
     body = spreadsheet.csv_bytes(import_jobs.error_report(found))

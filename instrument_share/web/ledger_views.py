@@ -3,9 +3,7 @@ and the user organisation with what is owed, and a record with its ledger, adjus
 Approving and rejecting adjustment requests: adjustment_views.
 The rules live in instrument_share.ledger; a refusal is shown next to the field it names."""
 
-from zoneinfo import ZoneInfo
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -14,12 +12,12 @@ from ..accounts.models import Organization
 from ..bookings import access as booking_access
 from ..bookings.models import Booking
 from ..bookings.service import SAMPLE_MODES
+from ..bookings.states import BookingStatus
 from ..catalogue.fields import SERVICE_MODE_LABELS
 from ..catalogue.models import Instrument
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
-from ..core.clock import now_utc
-from ..core.errors import DomainError
+from ..core.clock import local_zone, now_utc
 from ..db import db
 from ..ledger import access, disputes, entries, ratings, service_records
 from ..ledger.forms import (
@@ -31,7 +29,8 @@ from ..ledger.forms import (
     StandaloneRecordForm,
 )
 from ..ledger.models import AdjustmentRequest, RevenueEntry, ServiceRecord
-from .helpers import show_error
+from .actions import run_action
+from .paging import page_arg
 
 bp = Blueprint("ledger", __name__)
 PER_PAGE = 30
@@ -39,10 +38,6 @@ PER_PAGE = 30
 
 def me():
     return current_user._get_current_object()
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def instrument_name(instrument: Instrument) -> str:
@@ -56,10 +51,6 @@ def service_ratings(instrument: Instrument) -> dict:
     return {"instrument": ratings.instrument_rating(instrument.id), "unit": ratings.unit_rating(instrument.owner_id)}
 
 
-def refusal_status(exc: DomainError) -> int:
-    return exc.status if exc.status in (403, 404, 409) else 422
-
-
 # ------------------------------------------------------------------------------------------------ recording
 
 
@@ -71,7 +62,8 @@ def _booking(booking_id: int) -> Booking:
 
 
 def _recordable(booking: Booking) -> bool:
-    return booking.status == "in_progress" or (booking.status == "confirmed" and booking.mode in SAMPLE_MODES)
+    return booking.status == BookingStatus.in_progress or (
+        booking.status == BookingStatus.confirmed and booking.mode in SAMPLE_MODES)
 
 
 @bp.route("/bookings/<int:booking_id>/service-record", methods=["GET", "POST"])
@@ -87,7 +79,7 @@ def from_booking(booking_id: int):
         abort(409)
     form = ServiceTimesForm()
     if request.method == "GET" and booking.start_at is not None:
-        zone = _zone()
+        zone = local_zone()
         start, end = booking.start_at.astimezone(zone), booking.end_at.astimezone(zone)
         form.start_date.data, form.start_time.data = start.date(), start.strftime("%H:%M")
         form.end_date.data, form.end_time.data = end.date(), end.strftime("%H:%M")
@@ -95,31 +87,22 @@ def from_booking(booking_id: int):
         form.samples.data = booking.samples
     status = 200
     if form.validate_on_submit():
-        start, end = form.interval(_zone())
-        try:
-            with db.transaction():
-                record = service_records.record_from_booking(
-                    actor=me(), booking=booking, actual_start=start, actual_end=end, samples=form.samples.data,
-                    result_delivered_on=form.result_delivered_on.data)
-        except DomainError as exc:
-            show_error(with_form_names(exc), form)
-            status = refusal_status(exc)
-        else:
+        start, end = form.interval(local_zone())
+        done = run_action(lambda: service_records.record_from_booking(
+            actor=me(), booking=booking, actual_start=start, actual_end=end, samples=form.samples.data,
+            result_delivered_on=form.result_delivered_on.data), form=form, field_names=FORM_NAMES)
+        if not done.refused:
             flash(_("The service is recorded; booking no. %(id)d is completed.", id=booking.id), "info")
-            return redirect(url_for("ledger.detail", service_record_id=record.id))
+            return redirect(url_for("ledger.detail", service_record_id=done.value.id))
+        status = done.status
     elif request.method == "POST":
         status = 422
     return render_template("ledger/record_form.html", form=form, booking=booking,
                            instrument=instrument_name(booking.instrument)), status
 
 
+# The ledger services' field names (actual_start, amount_fen) and the form fields that show them.
 FORM_NAMES = {"actual_start": "start_time", "actual_end": "end_time", "amount_fen": "amount"}
-
-
-def with_form_names(exc: DomainError) -> DomainError:
-    """Service field names (actual_start, amount_fen) onto the form's (start_time, amount)."""
-    exc.fields = {FORM_NAMES.get(k, k): v for k, v in exc.fields.items()}
-    return exc
 
 
 @bp.route("/service-records/new", methods=["GET", "POST"])
@@ -141,19 +124,16 @@ def new():
         if organization is None:
             form.organization_uscc.errors.append(_("No organisation with this code is registered."))
             return render_template("ledger/new.html", form=form), 422
-        start, end = form.interval(_zone())
-        try:
-            with db.transaction():
-                record = service_records.record_standalone(
-                    actor=actor, instrument=db.session.get(Instrument, form.instrument_id.data),
-                    organization=db.session.merge(organization), mode=form.mode.data, actual_start=start,
-                    actual_end=end, samples=form.samples.data, result_delivered_on=form.result_delivered_on.data)
-        except DomainError as exc:
-            show_error(with_form_names(exc), form)
-            status = refusal_status(exc)
-        else:
+        start, end = form.interval(local_zone())
+        done = run_action(lambda: service_records.record_standalone(
+            actor=actor, instrument=db.session.get(Instrument, form.instrument_id.data),
+            organization=db.session.merge(organization), mode=form.mode.data, actual_start=start,
+            actual_end=end, samples=form.samples.data, result_delivered_on=form.result_delivered_on.data),
+            form=form, field_names=FORM_NAMES)
+        if not done.refused:
             flash(_("The service is recorded."), "info")
-            return redirect(url_for("ledger.detail", service_record_id=record.id))
+            return redirect(url_for("ledger.detail", service_record_id=done.value.id))
+        status = done.status
     elif request.method == "POST":
         status = 422
     return render_template("ledger/new.html", form=form), status
@@ -177,7 +157,7 @@ def index():
             entries.organization_balance(actor.organization_id)
     else:
         totals = None
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(ServiceRecord.id.desc()).limit(PER_PAGE)
                                    .offset((page - 1) * PER_PAGE)))
@@ -222,13 +202,10 @@ def _act(record: ServiceRecord, form, form_name: str, handler, message: str):
     """Validate the form, run the service in one transaction, and come back to the record."""
     if not form.validate_on_submit():
         return render_record(record, 422, **{form_name: form})
-    try:
-        with db.transaction():
-            result = handler(form)
-    except DomainError as exc:
-        show_error(with_form_names(exc), form)
-        return render_record(record, refusal_status(exc), **{form_name: form})
-    flash(message if isinstance(message, str) else message(result), "info")
+    done = run_action(lambda: handler(form), form=form, field_names=FORM_NAMES)
+    if done.refused:
+        return render_record(record, done.status, **{form_name: form})
+    flash(message if isinstance(message, str) else message(done.value), "info")
     return redirect(url_for("ledger.detail", service_record_id=record.id))
 
 
@@ -243,9 +220,8 @@ def _entry_message(result) -> str:
 def add_entry(service_record_id: int):
     record = access.get_readable_record(me(), service_record_id)
     form = EntryForm(prefix="entry")
-    form.amount_fen = None
     return _act(record, form, "entry_form", lambda f: entries.append_entry(
-        actor=me(), record=record, kind=f.kind.data, amount_fen=f.amount_fen, entry_date=f.entry_date.data,
+        actor=me(), record=record, kind=f.kind.data, amount_fen=f.amount.data, entry_date=f.entry_date.data,
         direction=f.direction.data or None, invoice_no=f.invoice_no.data, payment_ref=f.payment_ref.data,
         reason=f.reason.data), _entry_message)
 

@@ -8,6 +8,7 @@ from ..accounts.forms import PlainForm
 from ..core.errors import NotFound
 from ..db import db
 from ..mail import inbox
+from .paging import page_arg
 
 bp = Blueprint("notifications", __name__)
 PER_PAGE = 50
@@ -30,7 +31,7 @@ def unread_notifications():
 @bp.route("/notifications")
 @login_required
 def index():
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+    page = page_arg()
     unread_only = request.args.get("unread") == "1"
     rows, total = inbox.page_of(current_user.id, page, PER_PAGE, unread_only)
     return render_template("bookings/notifications.html", rows=rows, total=total, page=page, per_page=PER_PAGE,

@@ -9,10 +9,9 @@ from ..accounts import access, organizations, users
 from ..accounts.forms import GrantRoleForm, InviteForm, OrgProfileForm, PlainForm
 from ..accounts.models import Invitation, Organization
 from ..accounts.roles import BUSINESS_ROLES_BY_KIND, ROLE_LABELS, Role
-from ..core.errors import DomainError, NotFound
-from ..core.money import yuan_to_fen
+from ..core.errors import NotFound
 from ..db import db
-from .helpers import show_error
+from .actions import run_action
 
 bp = Blueprint("org", __name__)
 
@@ -29,20 +28,14 @@ def _render(org: Organization, status: int = 200, **forms):
     grant_form.roles.choices = _role_choices(org)
     profile_form = forms.get("profile_form") or OrgProfileForm(prefix="prof", obj=org, data={
         "staff_count": org.sme_staff_count,
-        "annual_revenue_yuan": _yuan(org.sme_annual_revenue_fen),
-        "total_assets_yuan": _yuan(org.sme_total_assets_fen), "tech_sme_no": org.tech_sme_no})
+        "annual_revenue_yuan": org.sme_annual_revenue_fen,
+        "total_assets_yuan": org.sme_total_assets_fen, "tech_sme_no": org.tech_sme_no})
     invitations = db.session.scalars(select(Invitation).where(
         Invitation.organization_id == org.id, Invitation.accepted_at.is_(None)).order_by(Invitation.id.desc())).all()
     return render_template("org/organization.html", org=org, me=me, can_manage=access.is_manager_of(me, org),
                            invite_form=invite_form, grant_form=grant_form, profile_form=profile_form,
                            plain_form=PlainForm(), invitations=invitations,
                            relations=organizations.relations_of(org)), status
-
-
-def _yuan(fen: int | None) -> str | None:
-    if fen is None:
-        return None
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def _own_org() -> Organization:
@@ -61,35 +54,19 @@ def update_profile():
     org = _own_org()
     form = OrgProfileForm(prefix="prof")
     if form.validate_on_submit():
-        try:
-            changes = {k: getattr(form, k).data for k in ("contact_name", "contact_phone", "contact_email",
-                                                           "address")}  # the actual controller: system_admin
-            if org.kind == "enterprise":
-                changes["sme"] = organizations.SmeProfile(
-                    staff_count=form.staff_count.data,
-                    annual_revenue_fen=_parse_yuan(form.annual_revenue_yuan.data, "annual_revenue_yuan"),
-                    total_assets_fen=_parse_yuan(form.total_assets_yuan.data, "total_assets_yuan"),
-                    tech_sme_no=form.tech_sme_no.data)
-            with db.transaction():
-                organizations.update_organization(actor=current_user._get_current_object(), org=org, changes=changes)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Saved."), "info")
-            return redirect(url_for("org.mine"))
+        changes = {k: getattr(form, k).data for k in ("contact_name", "contact_phone", "contact_email",
+                                                       "address")}  # the actual controller: system_admin
+        if org.kind == "enterprise":
+            changes["sme"] = organizations.SmeProfile(
+                staff_count=form.staff_count.data, annual_revenue_fen=form.annual_revenue_yuan.data,
+                total_assets_fen=form.total_assets_yuan.data, tech_sme_no=form.tech_sme_no.data)
+        done = run_action(lambda: organizations.update_organization(
+            actor=current_user._get_current_object(), org=org, changes=changes), form=form)
+        if done.refused:
+            return _render(org, done.status, profile_form=form)
+        flash(_("Saved."), "info")
+        return redirect(url_for("org.mine"))
     return _render(org, 422, profile_form=form)
-
-
-def _parse_yuan(raw: str | None, field: str) -> int | None:
-    from ..core.errors import ValidationFailed
-
-    if raw in (None, ""):
-        return None
-    try:
-        return yuan_to_fen(raw)
-    except ValueError as exc:
-        raise ValidationFailed(_("Give an amount in yuan, at most two decimals."),
-                               fields={field: _("amount in yuan expected")}) from exc
 
 
 @bp.route("/organization/invitations", methods=["POST"])
@@ -99,15 +76,12 @@ def invite():
     form = InviteForm(prefix="inv")
     form.role.choices = _role_choices(org)
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                users.invite(actor=current_user._get_current_object(), org=org, email=form.email.data,
-                             role=form.role.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("Invitation sent to %(email)s.", email=form.email.data), "info")
-            return redirect(url_for("org.mine"))
+        done = run_action(lambda: users.invite(actor=current_user._get_current_object(), org=org,
+                                               email=form.email.data, role=form.role.data), form=form)
+        if done.refused:
+            return _render(org, done.status, invite_form=form)
+        flash(_("Invitation sent to %(email)s.", email=form.email.data), "info")
+        return redirect(url_for("org.mine"))
     return _render(org, 422, invite_form=form)
 
 
@@ -125,13 +99,9 @@ def grant(user_id: int):
     form = GrantRoleForm(prefix="grant")
     form.roles.choices = _role_choices(org)
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                users.grant_roles(actor=current_user._get_current_object(), user=_colleague(user_id),
-                                  roles=users.parse_roles(form.roles.data))
-        except DomainError as exc:
-            show_error(exc)
-        else:
+        done = run_action(lambda: users.grant_roles(actor=current_user._get_current_object(),
+                                                    user=_colleague(user_id), roles=users.parse_roles(form.roles.data)))
+        if not done.refused:  # refused: the reason is flashed on the page it goes back to
             flash(_("Roles granted."), "info")
     return redirect(url_for("org.mine"))
 
@@ -139,13 +109,9 @@ def grant(user_id: int):
 @bp.route("/organization/users/<int:user_id>/roles/<role>/remove", methods=["POST"])
 @login_required
 def remove(user_id: int, role: str):
-    try:
-        with db.transaction():
-            users.remove_role(actor=current_user._get_current_object(), user=_colleague(user_id),
-                              role=Role(role) if role in Role.__members__ else abort(404))
-    except DomainError as exc:
-        show_error(exc)
-    else:
+    done = run_action(lambda: users.remove_role(actor=current_user._get_current_object(), user=_colleague(user_id),
+                                                role=Role(role) if role in Role.__members__ else abort(404)))
+    if not done.refused:  # refused: the reason is flashed on the page it goes back to
         flash(_("Role removed."), "info")
     return redirect(url_for("org.mine"))
 
@@ -153,12 +119,9 @@ def remove(user_id: int, role: str):
 @bp.route("/organization/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])
 @login_required
 def toggle(user_id: int, action: str):
-    try:
-        with db.transaction():
-            users.set_disabled(actor=current_user._get_current_object(), user=_colleague(user_id),
-                               disabled=action == "disable")
-    except DomainError as exc:
-        show_error(exc)
+    # refused: the reason is flashed on the page it goes back to
+    run_action(lambda: users.set_disabled(actor=current_user._get_current_object(), user=_colleague(user_id),
+                                          disabled=action == "disable"))
     return redirect(url_for("org.mine"))
 
 

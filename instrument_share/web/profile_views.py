@@ -6,10 +6,9 @@ from flask_login import current_user, login_required
 
 from ..accounts import auth, secrets, tokens
 from ..accounts.forms import ChangePasswordForm, PasswordConfirmForm, PlainForm, TokenForm, TotpForm
-from ..core.errors import DomainError
 from ..db import db
+from .actions import run_action
 from .auth_views import totp_qr
-from .helpers import show_error
 from .security import start_session
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -35,15 +34,13 @@ def change_password():
     form = ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
         user = current_user._get_current_object()
-        try:
-            with db.transaction():
-                auth.change_password(user, form.current_password.data, form.new_password.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            start_session(user)  # this session goes on; every other one has ended
-            flash(_("Password changed. Your other sessions have been signed out."), "info")
-            return redirect(url_for("profile.show"))
+        done = run_action(lambda: auth.change_password(user, form.current_password.data, form.new_password.data),
+                          form=form)
+        if done.refused:
+            return _page(password_form=form), done.status
+        start_session(user)  # this session goes on; every other one has ended
+        flash(_("Password changed. Your other sessions have been signed out."), "info")
+        return redirect(url_for("profile.show"))
     return _page(password_form=form), 422
 
 
@@ -54,16 +51,14 @@ def enrol_totp():
     secret = session.setdefault("totp_setup", secrets.new_totp_secret())
     form = TotpForm()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                auth.enable_totp(user, secret, form.code.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            session.pop("totp_setup", None)
-            start_session(user)
-            flash(_("Two-factor login is on."), "info")
-            return redirect(url_for("profile.show"))
+        done = run_action(lambda: auth.enable_totp(user, secret, form.code.data), form=form)
+        if done.refused:  # shown below: a code that does not match is tried again on the same page (200)
+            return render_template("auth/totp_enrol.html", form=form, secret=secret,
+                                   qr=totp_qr(secret, user.username), required=False)
+        session.pop("totp_setup", None)
+        start_session(user)
+        flash(_("Two-factor login is on."), "info")
+        return redirect(url_for("profile.show"))
     return render_template("auth/totp_enrol.html", form=form, secret=secret, qr=totp_qr(secret, user.username),
                            required=False)
 
@@ -74,15 +69,12 @@ def disable_totp():
     form = PasswordConfirmForm(prefix="off")
     user = current_user._get_current_object()
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                auth.disable_totp(user, form.password.data)
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            start_session(user)
-            flash(_("Two-factor login is off."), "info")
-            return redirect(url_for("profile.show"))
+        done = run_action(lambda: auth.disable_totp(user, form.password.data), form=form)
+        if done.refused:
+            return _page(totp_off_form=form), done.status
+        start_session(user)
+        flash(_("Two-factor login is off."), "info")
+        return redirect(url_for("profile.show"))
     return _page(totp_off_form=form), 422
 
 

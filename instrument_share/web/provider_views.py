@@ -16,9 +16,10 @@ from ..catalogue.forms import RESTRICTABLE_LABELS, InstrumentForm, SuspendForm, 
 from ..catalogue.models import Instrument, InstrumentCategory
 from ..catalogue.present import instrument_json
 from ..catalogue.visibility import viewer_for
-from ..core.errors import DomainError
 from ..db import db
-from .helpers import role_required, show_error
+from .actions import run_action
+from .helpers import role_required
+from .paging import page_arg
 
 bp = Blueprint("provider", __name__, url_prefix="/provider")
 PER_PAGE = 50
@@ -26,15 +27,6 @@ PER_PAGE = 50
 
 def me():
     return current_user._get_current_object()
-
-
-def error_status(exc: DomainError) -> int:
-    """A refusal re-renders the page: 403/404 keep their meaning, anything else is a 422 with the reason shown."""
-    return exc.status if exc.status in (403, 404) else 422
-
-
-def page_arg() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
 
 
 def all_categories() -> list[InstrumentCategory]:
@@ -94,14 +86,11 @@ def create():
     _require_unit_operator()
     form = InstrumentForm().setup(all_categories())
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                instrument = listings.create_instrument(actor=me(), values=form.values())
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render_form(form, status=error_status(exc))
+        done = run_action(lambda: listings.create_instrument(actor=me(), values=form.values()), form=form)
+        if done.refused:
+            return _render_form(form, status=done.status)
         flash(_("The instrument was saved as a draft."), "info")
-        return redirect(url_for("provider.manage", instrument_id=instrument.id))
+        return redirect(url_for("provider.manage", instrument_id=done.value.id))
     return _render_form(form, status=422 if form.errors else 200)
 
 
@@ -127,12 +116,10 @@ def edit(instrument_id: int):
         if not changes:
             flash(_("Nothing was changed."), "info")
             return redirect(url_for("provider.manage", instrument_id=instrument.id))
-        try:
-            with db.transaction():
-                listings.update_instrument(actor=me(), instrument=instrument, values=changes)
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render_form(form, instrument, data, status=error_status(exc))
+        done = run_action(lambda: listings.update_instrument(actor=me(), instrument=instrument, values=changes),
+                          form=form)
+        if done.refused:
+            return _render_form(form, instrument, data, status=done.status)
         if instrument.pending_revision is not None:
             flash(_("The changes wait in a revision: submit it for confidentiality review and approval. Until then "
                     "the approved version stays what others see."), "info")
@@ -168,12 +155,9 @@ ACTIONS = {
 def act(instrument_id: int, action: str):
     instrument = _own_instrument(instrument_id)
     handler, message = ACTIONS[action]
-    try:
-        with db.transaction():
-            handler(me(), instrument)
-    except DomainError as exc:
-        show_error(exc)
-        return _render_manage(instrument, error_status(exc))
+    done = run_action(lambda: handler(me(), instrument))
+    if done.refused:
+        return _render_manage(instrument, done.status)
     flash(message(), "info")
     return redirect(url_for("provider.manage", instrument_id=instrument.id))
 
@@ -184,12 +168,10 @@ def suspend(instrument_id: int):
     instrument = _own_instrument(instrument_id)
     form = SuspendForm(prefix="suspend")
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                listings.suspend(actor=me(), instrument=instrument, reason=form.reason.data or "")
-        except DomainError as exc:
-            show_error(exc, form)
-        else:
-            flash(_("The listing is suspended."), "info")
-            return redirect(url_for("provider.manage", instrument_id=instrument.id))
+        done = run_action(lambda: listings.suspend(actor=me(), instrument=instrument, reason=form.reason.data or ""),
+                          form=form)
+        if done.refused:
+            return _render_manage(instrument, done.status, suspend_form=form)
+        flash(_("The listing is suspended."), "info")
+        return redirect(url_for("provider.manage", instrument_id=instrument.id))
     return _render_manage(instrument, 422, suspend_form=form)

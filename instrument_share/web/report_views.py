@@ -1,6 +1,6 @@
 """Quarterly operation reports: the list a person may read, on-demand generation, downloads."""
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -13,7 +13,8 @@ from ..db import db
 from ..reporting import access, generation
 from ..reporting.forms import QUARTERS, GenerateReportForm
 from ..reporting.periods import previous_quarter
-from .helpers import show_error
+from .actions import run_action
+from .paging import page_arg
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 PER_PAGE = 50
@@ -38,7 +39,7 @@ def _form() -> GenerateReportForm:
 
 
 def _render(form: GenerateReportForm, status: int = 200):
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+    page = page_arg()
     stmt = access.readable_reports(current_user)
     reports = list(db.session.scalars(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
     names = dict(db.session.execute(select(Organization.id, Organization.name).where(
@@ -66,14 +67,17 @@ def generate():
     unit_id = None if form.scope.data == "platform" else int(form.scope.data)
     if not access.may_generate_report(current_user, unit_id):
         abort(403)
-    try:
+
+    def generate_and_store():
+        # Rendering reads for a while; only storing the files takes the write lock.
         rendered = generation.render(form.year.data, int(form.quarter.data), unit_id=unit_id)
         with db.transaction():
-            made = generation.store_rendered(rendered, actor=current_user)
-    except DomainError as exc:
-        show_error(exc, form)
-        return _render(form, 422)
-    flash(_("The report was generated (%(n)d files).", n=len(made)), "success")
+            return generation.store_rendered(rendered, actor=current_user)
+
+    done = run_action(generate_and_store, form=form, in_transaction=False)
+    if done.refused:
+        return _render(form, done.status)
+    flash(_("The report was generated (%(n)d files).", n=len(done.value)), "success")
     return redirect(url_for(".index"))
 
 
@@ -82,7 +86,7 @@ def generate():
 def download(report_id: int):
     try:
         report = access.get_readable_report(current_user, report_id)
-    except DomainError:
+    except DomainError:  # unreadable or unknown alike: 404, so a report's existence is not revealed
         abort(404)
     stored = report.file
     response = Response(stored.data, mimetype=stored.content_type.split(";")[0])

@@ -12,10 +12,11 @@ from ..catalogue.models import Instrument, Resource
 from ..catalogue.present import instrument_json
 from ..catalogue.resources import KIND_LABELS, ResourceKind
 from ..catalogue.visibility import can_see, viewer_for
-from ..core.errors import DomainError, PermissionDenied, ValidationFailed
+from ..core.errors import PermissionDenied, ValidationFailed
 from ..db import db
-from .helpers import show_error
-from .provider_views import error_status, me, page_arg
+from .actions import run_action
+from .paging import page_arg
+from .provider_views import me
 
 bp = Blueprint("resources", __name__, url_prefix="/resources")
 PER_PAGE = 20
@@ -98,15 +99,12 @@ def create():
     form = ResourceForm()
     _choices(form, None if access.names_resource_unit(me()) else current_user.organization_id)
     if form.validate_on_submit():
-        try:
-            organization_id = _unit_for_new(form)
-            with db.transaction():
-                resource = resources.create(actor=me(), values=form.values(), organization_id=organization_id)
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render_form(form, status=error_status(exc))
+        done = run_action(lambda: resources.create(actor=me(), values=form.values(),
+                                                   organization_id=_unit_for_new(form)), form=form)
+        if done.refused:
+            return _render_form(form, status=done.status)
         flash(_("The resource is saved."), "info")
-        return redirect(url_for("resources.detail", resource_id=resource.id))
+        return redirect(url_for("resources.detail", resource_id=done.value.id))
     return _render_form(form, status=422 if form.errors else 200)
 
 
@@ -128,12 +126,9 @@ def edit(resource_id: int):
     if form.validate_on_submit():
         values = form.values()
         values["instrument_ids"] = sorted(set(values["instrument_ids"]) | set(unseen))
-        try:
-            with db.transaction():
-                resources.update(actor=me(), resource=resource, values=values)
-        except DomainError as exc:
-            show_error(exc, form)
-            return _render_form(form, resource, error_status(exc))
+        done = run_action(lambda: resources.update(actor=me(), resource=resource, values=values), form=form)
+        if done.refused:
+            return _render_form(form, resource, done.status)
         flash(_("Saved."), "info")
         return redirect(url_for("resources.detail", resource_id=resource.id))
     return _render_form(form, resource, 422 if form.errors else 200)

@@ -13,12 +13,12 @@ from ..accounts.roles import COMMISSION_ROLES, Role
 from ..catalogue.fields import SERVICE_MODE_LABELS
 from ..core import spreadsheet
 from ..core.clock import now_utc
-from ..core.errors import DomainError
 from ..db import db, id_from_text
 from ..vouchers import access, exports, fraud_signals, policies, workflow
 from ..vouchers.forms import POLICY_FIELDS, VOUCHER_MODES, PayForm, PolicyForm, ReasonForm
 from ..vouchers.models import VoucherClaim, VoucherClaimSignal, VoucherPolicy
-from .helpers import show_error
+from .actions import run_action
+from .paging import page_arg
 from .voucher_views import CLAIM_STATUS_LABELS, act, load, me, render_detail
 
 bp = Blueprint("voucher_audit", __name__)
@@ -44,10 +44,6 @@ def commission_required(*roles: Role):
     return decorator
 
 
-def _page() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
-
-
 @bp.route("/vouchers/queue")
 @commission_required(*COMMISSION_ROLES)
 def queue():
@@ -60,7 +56,7 @@ def queue():
         stmt = stmt.where(VoucherClaim.status == status)
     if signal:
         stmt = stmt.where(fraud_signals.claims_with_signal(signal))
-    page = _page()
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(VoucherClaim.submitted_at, VoucherClaim.id).limit(PER_PAGE)
                                    .offset((page - 1) * PER_PAGE)))
@@ -145,18 +141,16 @@ def policy_list():
 
 
 def _form_from(policy: VoucherPolicy) -> dict:
-    def yuan(fen):
-        return None if fen is None else f"{fen // 100}.{fen % 100:02d}"
-
+    """The form of a new version, filled with the policy it supersedes (amounts in fen: YuanField shows yuan)."""
     return {"supersedes_id": str(policy.id), "year": policy.year, "valid_from": policy.valid_from,
-            "valid_to": policy.valid_to, "budget": yuan(policy.budget_fen), "rate_bp": policy.rate_bp,
-            "defence_rate_bp": policy.defence_rate_bp, "per_claim_cap": yuan(policy.per_claim_cap_fen),
-            "enterprise_annual_cap": yuan(policy.enterprise_annual_cap_fen),
-            "group_annual_cap": yuan(policy.group_annual_cap_fen), "min_claim": yuan(policy.min_claim_fen),
+            "valid_to": policy.valid_to, "budget": policy.budget_fen, "rate_bp": policy.rate_bp,
+            "defence_rate_bp": policy.defence_rate_bp, "per_claim_cap": policy.per_claim_cap_fen,
+            "enterprise_annual_cap": policy.enterprise_annual_cap_fen,
+            "group_annual_cap": policy.group_annual_cap_fen, "min_claim": policy.min_claim_fen,
             "eligible_modes": policies.split(policy.eligible_modes),
             "provider_region_prefixes": policy.provider_region_prefixes,
             "claimant_region_prefixes": policy.claimant_region_prefixes, "sme_max_staff": policy.sme_max_staff,
-            "sme_max_revenue": yuan(policy.sme_max_revenue_fen), "sme_max_assets": yuan(policy.sme_max_assets_fen)}
+            "sme_max_revenue": policy.sme_max_revenue_fen, "sme_max_assets": policy.sme_max_assets_fen}
 
 
 @bp.route("/vouchers/policies/new", methods=["GET", "POST"])
@@ -169,17 +163,13 @@ def new_policy():
     form.eligible_modes.choices = [(m, SERVICE_MODE_LABELS.get(m, m)) for m in VOUCHER_MODES]
     status = 200
     if form.validate_on_submit():
-        try:
-            with db.transaction():
-                policy = policies.create_policy(actor=me(), data=form.payload())
-        except DomainError as exc:
-            exc.fields = {POLICY_FIELDS.get(k, k): v for k, v in exc.fields.items()}
-            show_error(exc, form)
-            status = exc.status if exc.status in (403, 409) else 422
-        else:
-            flash(_("The policy of %(year)d, version %(version)d, is in force.", year=policy.year,
-                    version=policy.version), "info")
+        done = run_action(lambda: policies.create_policy(actor=me(), data=form.payload()), form=form,
+                          field_names=POLICY_FIELDS)
+        if not done.refused:
+            flash(_("The policy of %(year)d, version %(version)d, is in force.", year=done.value.year,
+                    version=done.value.version), "info")
             return redirect(url_for("voucher_audit.policy_list"))
+        status = done.status
     elif form.is_submitted():
         status = 422
     return render_template("vouchers/policy_form.html", form=form, old=old), status

@@ -14,7 +14,6 @@ from ..accounts.access import is_commission
 from ..accounts.models import Organization
 from ..accounts.roles import Role
 from ..core.clock import local_today
-from ..core.errors import DomainError
 from ..core.money import format_fen
 from ..db import db
 from ..files.models import StoredFile
@@ -22,7 +21,8 @@ from ..ledger.models import ServiceRecord
 from ..vouchers import access, claims, eligibility, fraud_signals, notices, policies, workflow
 from ..vouchers.forms import ClaimForm, EvidenceForm, LinesForm, PayForm, ReasonForm, SubmitForm
 from ..vouchers.models import CLAIM_STATES, VoucherApproval, VoucherClaim, VoucherEvidence, VoucherPolicy
-from .helpers import show_error
+from .actions import run_action
+from .paging import page_arg
 
 bp = Blueprint("vouchers", __name__)
 PER_PAGE = 30
@@ -115,14 +115,11 @@ def render_detail(claim: VoucherClaim, status: int = 200, **forms):
 
 def act(claim: VoucherClaim, handler, message: str, form=None, form_name: str | None = None):
     """Run one transition in a transaction; a refusal re-renders the claim with the reason next to its field."""
-    try:
-        with db.transaction():
-            handler(db.session.scalar(select(VoucherClaim).where(VoucherClaim.id == claim.id).with_for_update()))
-    except DomainError as exc:
-        db.session.refresh(claim)
-        show_error(exc, form)
-        return render_detail(claim, exc.status if exc.status in (403, 404, 409) else 422,
-                             **({form_name: form} if form_name else {}))
+    done = run_action(lambda: handler(db.session.scalar(
+        select(VoucherClaim).where(VoucherClaim.id == claim.id).with_for_update())), form=form)
+    if done.refused:
+        db.session.refresh(claim)  # the page shows the claim as it is, not as the refused transition left it
+        return render_detail(claim, done.status, **({form_name: form} if form_name else {}))
     flash(message, "info")
     return redirect(url_for("vouchers.detail", claim_id=claim.id))
 
@@ -134,7 +131,7 @@ def act(claim: VoucherClaim, handler, message: str, form=None, form_name: str | 
 def index():
     if is_commission(current_user):
         return redirect(url_for("voucher_audit.queue"))
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+    page = page_arg()
     stmt = access.visible_claims(me())
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(VoucherClaim.id.desc()).limit(PER_PAGE)
@@ -155,14 +152,11 @@ def eligibility_page():
 
 
 def _preview(form: ClaimForm):
+    """The computed trace of the chosen records, written nowhere (no transaction)."""
     policy = db.session.get(VoucherPolicy, form.policy_id.data)
     org = db.session.get(Organization, current_user.organization_id)
-    try:
-        _lines, trace = claims.compute(org, policy, list(form.record_ids.data))
-    except DomainError as exc:
-        show_error(exc, form)
-        return None
-    return trace.to_json()
+    return run_action(lambda: claims.compute(org, policy, list(form.record_ids.data))[1].to_json(), form=form,
+                      in_transaction=False)
 
 
 @bp.route("/vouchers/claims/new", methods=["GET", "POST"])
@@ -178,18 +172,16 @@ def new_claim():
     trace, status = None, 200
     if form.validate_on_submit():
         if request.form.get("action") == "preview":
-            trace = _preview(form)
+            previewed = _preview(form)
+            trace, status = previewed.value, previewed.status
         else:
-            try:
-                with db.transaction():
-                    claim = claims.create_draft(actor=me(), policy=db.session.get(VoucherPolicy, form.policy_id.data),
-                                                record_ids=list(form.record_ids.data))
-            except DomainError as exc:
-                show_error(exc, form)
-                status = exc.status if exc.status in (403, 409) else 422
-            else:
-                flash(_("Draft claim no. %(id)d is saved.", id=claim.id), "info")
-                return redirect(url_for("vouchers.detail", claim_id=claim.id))
+            done = run_action(lambda: claims.create_draft(
+                actor=me(), policy=db.session.get(VoucherPolicy, form.policy_id.data),
+                record_ids=list(form.record_ids.data)), form=form)
+            if not done.refused:
+                flash(_("Draft claim no. %(id)d is saved.", id=done.value.id), "info")
+                return redirect(url_for("vouchers.detail", claim_id=done.value.id))
+            status = done.status
     elif form.is_submitted():
         status = 422
     return render_template("vouchers/new.html", form=form, trace=trace, has_policy=bool(choices)), status
@@ -261,7 +253,7 @@ def evidence_file(claim_id: int, file_id: int):
 
 @bp.route("/vouchers/notices")
 def public_notices():
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
+    page = page_arg()
     rows = list(db.session.scalars(notices.in_notice_query()))  # a week's approvals: a short list
     return render_template("vouchers/notices.html", rows=rows[(page - 1) * PER_PAGE:page * PER_PAGE],
                            total=len(rows), page=page, per_page=PER_PAGE)
