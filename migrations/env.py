@@ -15,7 +15,7 @@ if config.config_file_name and not config.attributes.get("skip_logging"):
 target_metadata = Base.metadata
 
 
-# Created by migrations as raw SQL because Alembic cannot describe them (see tests/test_migrations.py).
+# Created by migrations as raw SQL because Alembic cannot describe them (see tests/platform/test_migrations.py).
 UNMANAGED_TABLE_PREFIXES = ("instrument_fts",)
 # PostgreSQL-only indexes (GIN over to_tsvector; unique over lower(column); the search order and counting indexes);
 # reflected, but not in the models, so autogenerate would otherwise write a migration that drops them.

@@ -1,4 +1,5 @@
-"""The long fuzz run: tests/test_api_fuzz.py and tests/test_form_fuzz.py with many more inputs per operation.
+"""The long fuzz run: tests/security/test_api_fuzz.py and tests/security/test_form_fuzz.py with many more inputs per
+operation.
 
     .venv/bin/python scripts/fuzz.py --examples 500                   # SQLite, derandomised (as in CI, but longer)
     .venv/bin/python scripts/fuzz.py --examples 500 --seed 7          # other inputs than CI's
@@ -21,7 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from pg_throwaway import throwaway_postgres  # noqa: E402
 
-TESTS = {"api": "tests/test_api_fuzz.py", "forms": "tests/test_form_fuzz.py"}
+TESTS = {"api": "tests/security/test_api_fuzz.py", "forms": "tests/security/test_form_fuzz.py"}
 
 
 def main(argv: list[str]) -> int:

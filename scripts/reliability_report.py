@@ -24,9 +24,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from pg_throwaway import throwaway_postgres  # noqa: E402
 
-PROOF_TESTS = ["tests/test_authz_matrix.py", "tests/test_api_fuzz.py", "tests/test_form_fuzz.py",
-               "tests/test_backup.py::test_backup_taken_while_writing_restores_exactly_its_moment",
-               "tests/test_audit_anchors.py::test_a_deleted_tail_is_detected_by_the_stored_anchor"]
+PROOF_TESTS = ["tests/security/test_authz_matrix.py", "tests/security/test_api_fuzz.py",
+               "tests/security/test_form_fuzz.py",
+               "tests/platform/test_backup.py::test_backup_taken_while_writing_restores_exactly_its_moment",
+               "tests/audit/test_audit_anchors.py::test_a_deleted_tail_is_detected_by_the_stored_anchor"]
 MATRIX = re.compile(r"authz matrix \(\w+\): (?P<cells>\d+) cells checked \((?P<requests>\d+) requests\), "
                     r"unexpected 2xx/3xx = (?P<unexpected>\d+), allowed but refused = (?P<refused>\d+), "
                     r"5xx = (?P<errors>\d+), IDOR answers differing from a missing id = (?P<idor>\d+), "

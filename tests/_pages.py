@@ -7,7 +7,7 @@ from flask import g
 from instrument_share.accounts.roles import Role
 from instrument_share.db import db
 
-from .factories import csrf_from, login
+from .client import csrf_from, login, sign_in  # noqa: F401  (re-exported to the page tests)
 
 # A complete instrument form as a provider fills it in (money in yuan, dates as <input type=date> sends them).
 INSTRUMENT_FORM = {
@@ -28,16 +28,6 @@ def reset_each_request(app) -> None:
         db.session.rollback()
 
     app.before_request_funcs.setdefault(None, []).insert(0, reset)
-
-
-def sign_in(client, factory, user) -> None:
-    """Password, and the code step for two-factor accounts; asserts that the person is in."""
-    response = login(client, user.username)
-    if response.status_code == 302 and response.location.startswith("/login/totp"):
-        page = client.get("/login/totp")
-        response = client.post("/login/totp", data={"code": factory.totp_code(user),
-                                                    "csrf_token": csrf_from(page.get_data(as_text=True))})
-    assert response.status_code == 302 and not response.location.startswith("/login"), response.location
 
 
 def submit(client, path: str, data: dict | None = None, *, page: str | None = None):

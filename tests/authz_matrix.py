@@ -14,7 +14,8 @@ organisations) and "other" (the same set of organisations again, where no princi
 OBJECTS says who may see each kind of object at all. Everyone else must get exactly the answer a missing id gets
 (docs/api.md: 404 "absent or not visible to the caller"), so that ids of other organisations' objects reveal nothing.
 
-tests/authz_world.py builds the objects, tests/authz_requests.py the bodies, tests/test_authz_matrix.py runs it.
+tests/authz_world.py builds the objects, tests/authz_requests.py the bodies, tests/security/test_authz_matrix.py
+runs it.
 """
 
 from dataclasses import dataclass

@@ -16,6 +16,7 @@ from instrument_share.db import db
 from instrument_share.mail.models import Notification
 
 from .catalogue_support import Unit, civilian_unit, publish_civilian
+from .client import call as api
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY0 = datetime(2026, 12, 1, tzinfo=TZ).date()  # Tuesday; the frozen clock's local date
@@ -60,10 +61,6 @@ def make_world(factory, **instrument_changes) -> World:
     changes = {"service_modes": ALL_MODES} | instrument_changes
     instrument = publish_civilian(unit, **changes)
     return World(unit, instrument, booker(factory), booker(factory))
-
-
-def api(client, method: str, path: str, headers: dict | None = None, json=None):
-    return client.open("/api/v1" + path, method=method, headers=headers or {}, json=json)
 
 
 def book(client, headers: dict, instrument_id: int, start: str | None = None, end: str | None = None, *,

@@ -16,11 +16,9 @@ from instrument_share.catalogue.fields import FIELDS
 from instrument_share.catalogue.models import Clearance, Instrument, ListingPeriod
 from instrument_share.db import db
 
+from .client import call  # noqa: F401  (re-exported: the catalogue tests import it from here)
+
 _numbers = itertools.count(1)
-
-
-def call(client, method: str, path: str, headers: dict | None = None, json=None, **kwargs):
-    return client.open("/api/v1" + path, method=method, headers=headers or {}, json=json, **kwargs)
 
 
 def values(**changes) -> dict:

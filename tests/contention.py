@@ -1,7 +1,8 @@
 """The booking contention harness: real gunicorn servers, many concurrent HTTP clients, one instrument.
 
-Used by tests/test_booking_contention.py (the short run in the test suite) and bench/booking_contention.py (the long
-documented run). The slots are grouped: every attempt of a group contains the group's middle half hour, so any two
+Used by tests/bookings/test_booking_contention.py (the short run in the test suite) and bench/booking_contention.py
+(the long documented run). The slots are grouped: every attempt of a group contains the group's middle half hour,
+so any two
 attempts of one group overlap, while the groups themselves lie back to back (half-open, so they never clash). Hence
 exactly one attempt per group may win and every other one must get 409 booking_conflict naming the winner.
 """

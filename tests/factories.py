@@ -15,7 +15,8 @@ from instrument_share.core.uscc import check_character
 from instrument_share.db import db
 from instrument_share.mail.models import OutboxMessage
 
-PASSWORD = "correct horse battery staple"
+from .client import PASSWORD, csrf_from, english, login, post_form, sign_in, signed_in
+
 _counter = itertools.count(1)
 
 
@@ -102,52 +103,6 @@ class Factory:
             if match:
                 return match.group(1)
         raise AssertionError(f"no mail with {path_fragment} to {recipient}")
-
-
-def login(client, username: str, password: str = PASSWORD, **kwargs):
-    """Sign in through the login form (CSRF is enforced, so the token is read from the page)."""
-    page = client.get("/login")
-    token = csrf_from(page.get_data(as_text=True))
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token},
-                       **kwargs)
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
-        r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def post_form(client, path: str, data: dict | None = None, *, page: str = "/", **kwargs):
-    """POST a form with a valid CSRF token taken from `page`."""
-    token = csrf_from(client.get(page).get_data(as_text=True))
-    return client.post(path, data=(data or {}) | {"csrf_token": token}, **kwargs)
-
-
-def english(client) -> None:
-    with client.session_transaction() as session:
-        session["lang"] = "en"
-
-
-def signed_in(client) -> bool:
-    """Whether the client's session cookie signs someone in (a protected page answers instead of redirecting)."""
-    response = client.get("/profile/")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302 and response.location.startswith("/login")
-    return False
-
-
-def sign_in(client, factory, user, password: str = PASSWORD):
-    """Password and, for two-factor accounts, the code step; asserts that the person is in."""
-    response = login(client, user.username, password)
-    if response.status_code == 302 and response.location.startswith("/login/totp"):
-        page = client.get("/login/totp")
-        response = client.post("/login/totp", data={"code": factory.totp_code(user),
-                                                    "csrf_token": csrf_from(page.get_data(as_text=True))})
-    assert response.status_code == 302 and not response.location.startswith("/login"), response.location
-    return response
 
 
 __all__ = ["PASSWORD", "Clock", "Factory", "Operator", "auth", "csrf_from", "english", "login", "post_form", "sign_in",

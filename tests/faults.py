@@ -1,7 +1,7 @@
 """The fault-injection harness: real gunicorn workers under load (tests/faults_load.py) while faults are injected,
 then the checks and one table of figures.
 
-Used by tests/test_faults.py (the short run in the suite) and bench/faults.py (the long documented run).
+Used by tests/security/test_faults.py (the short run in the suite) and bench/faults.py (the long documented run).
 
 Faults: SIGKILL of a gunicorn worker (every `kill_every` seconds), one `pg_ctl restart -m fast` on PostgreSQL, one
 disk-full episode on SQLite (tests/faults_app.py explains how the workers' database becomes full). Afterwards every

@@ -25,7 +25,6 @@ from instrument_share.vouchers.models import COMMITTED_STATES, VoucherClaim, Vou
 
 from .catalogue_support import (
     Unit,
-    call,
     civilian_unit,
     clear,
     defence_unit,
@@ -184,10 +183,6 @@ def committed_sql(year: int = 2026, org_id: int | None = None) -> int:
     if org_id is not None:
         stmt = stmt.where(VoucherClaim.organization_id == org_id)
     return int(db.session.scalar(stmt))
-
-
-def api(client, method: str, path: str, headers: dict | None = None, json=None, **kwargs):
-    return call(client, method, path, headers, json, **kwargs)
 
 
 def expect(response, status: int, code: str | None = None) -> dict:

@@ -3,7 +3,7 @@
 Reading a claim: the signed-in users of the claiming organisation, and the commission (accounts.access.is_commission:
 a commission role in a verified organisation) which reads every claim. Nobody else learns that a claim exists, not
 even a provider whose services it lists: the loader answers 404. may_read (one claim) and readable_clause (a list)
-state the same rule twice, once in Python and once in SQL; tests/test_voucher_access.py checks that they agree.
+state the same rule twice, once in Python and once in SQL; tests/vouchers/test_voucher_access.py checks that they agree.
 
 Acting on a claim: its enterprise's SME users draft, change, submit and withdraw it; commission auditors decide it,
 unless they belong to the claimant or to a provider of the claim; commission officers pay it, unless their account

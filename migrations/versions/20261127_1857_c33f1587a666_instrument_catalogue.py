@@ -215,7 +215,7 @@ def downgrade() -> None:
     # ### end Alembic commands ###
 
 
-# Objects autogenerate cannot compare (tests/test_migrations.py checks each exists):
+# Objects autogenerate cannot compare (tests/platform/test_migrations.py checks each exists):
 # SQLite: the FTS5 table instrument_fts over instrument_search and the triggers that keep it in step;
 # PostgreSQL: GIN indexes on the 'simple' text vectors of the gram columns.
 FTS_TRIGGERS = {

@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 USERNAME_INDEX = "CREATE UNIQUE INDEX uq_users_username_lower ON users (lower(username))"
 
-# The FTS5 table and triggers before and after (tests/test_migrations.py names each).
+# The FTS5 table and triggers before and after (tests/platform/test_migrations.py names each).
 OLD_FTS = ("uni, bi, words", "id")
 NEW_FTS = ("uni, bi, words, name_terms, tags", "sort_key")
 PG_OLD_GIN = {f"ix_instrument_search_{c}_tsv": c for c in ("uni", "bi", "words")}
