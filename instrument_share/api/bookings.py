@@ -5,6 +5,7 @@ from datetime import datetime
 from flask import Response, jsonify, request
 from flask_babel import gettext as _
 
+from ..arguments import aware_time
 from ..bookings import idempotency, ruleset, service
 from ..bookings.access import load_booking, visible_bookings
 from ..bookings.availability import availability, parse_range, require_schedule_access
@@ -55,16 +56,7 @@ def put_rules(instrument_id: int):
 
 
 def _aware(raw: str | None, name: str) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationFailed(_("Times are ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+08:00."),
-                               fields={name: _("ISO 8601 time with offset")})
-    return value
+    return None if raw is None else aware_time(raw, name)
 
 
 def _request_from(body: schemas.BookingIn) -> service.Request:

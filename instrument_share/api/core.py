@@ -11,8 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from ..accounts import tokens
 from ..accounts.roles import Role
+from ..arguments import int_arg
 from ..core.errors import DomainError, NotAuthenticated, PermissionDenied, ValidationFailed
-from ..db import MAX_ID, db
+from ..db import db
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -144,17 +145,7 @@ def parse_body(model: type[BaseModel], *, allow_empty: bool = False) -> BaseMode
 
 
 def query_int(name: str, default: int | None = None, *, minimum: int = 1, maximum: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValidationFailed(_("%(name)s must be a whole number.", name=name), fields={name: _("whole number")}) \
-            from exc
-    if value < minimum or value > (maximum if maximum is not None else MAX_ID):  # what an INTEGER column holds
-        raise ValidationFailed(_("%(name)s is out of range.", name=name), fields={name: _("out of range")})
-    return value
+    return int_arg(request.args, name, default, minimum=minimum, maximum=maximum)
 
 
 def paginate(stmt, serialize: Callable, session) -> dict:

@@ -2,12 +2,13 @@
 revenue, ratings"). Handlers are thin: the rules live in instrument_share.ledger."""
 
 import re
-from datetime import date, datetime
+from datetime import date
 
 from flask import jsonify, request
 from flask_babel import gettext as _
 
 from ..accounts.models import Organization
+from ..arguments import aware_time
 from ..bookings.access import load_booking
 from ..catalogue.models import Instrument
 from ..core.errors import PermissionDenied, ValidationFailed
@@ -27,17 +28,6 @@ ENTRY_CONFLICTS = {
     "payment_exceeds_owed": "a payment above what is owed on the service record (`owed_fen` says how much)",
     "refund_exceeds_payments": "a refund above the payments less earlier refunds (`refundable_fen`)",
     "duplicate_invoice_no": "the invoice number is already in the unit's ledger"}
-
-
-def _time(raw: str, name: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationFailed(_("Times are ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+08:00."),
-                               fields={name: _("ISO 8601 time with offset")})
-    return value
 
 
 def _day(raw: str | None, name: str) -> date | None:
@@ -67,8 +57,9 @@ def record_from_booking(booking_id: int):
     body = parse_body(schemas.RecordFromBookingIn)
     with db.transaction():
         record = service_records.record_from_booking(
-            actor=actor, booking=load_booking(booking_id, actor), actual_start=_time(body.actual_start, "actual_start"),
-            actual_end=_time(body.actual_end, "actual_end"), samples=body.samples,
+            actor=actor, booking=load_booking(booking_id, actor),
+            actual_start=aware_time(body.actual_start, "actual_start"),
+            actual_end=aware_time(body.actual_end, "actual_end"), samples=body.samples,
             result_delivered_on=_day(body.result_delivered_on, "result_delivered_on"))
     return _detail(record, 201)
 
@@ -91,8 +82,9 @@ def create_record():
             raise ValidationFailed(_("No such organisation."), fields={"organization_id": _("not found")})
         record = service_records.record_standalone(
             actor=actor, instrument=instrument, organization=organization, mode=body.mode,
-            actual_start=_time(body.actual_start, "actual_start"), actual_end=_time(body.actual_end, "actual_end"),
-            samples=body.samples, result_delivered_on=_day(body.result_delivered_on, "result_delivered_on"))
+            actual_start=aware_time(body.actual_start, "actual_start"),
+            actual_end=aware_time(body.actual_end, "actual_end"), samples=body.samples,
+            result_delivered_on=_day(body.result_delivered_on, "result_delivered_on"))
     return _detail(record, 201)
 
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from flask_babel import gettext as _
 
 from ..accounts.roles import OrgKind
+from ..arguments import int_arg
 from ..core.errors import ValidationFailed
-from ..db import MAX_ID
 from .fields import ServiceMode
 from .search import SearchParams
 
@@ -32,21 +32,6 @@ def _choice_arg(args: Mapping[str, str], name: str, allowed) -> str | None:
     return raw
 
 
-def _int_arg(args: Mapping[str, str], name: str, default: int | None = None, *, minimum: int = 1,
-             maximum: int = MAX_ID) -> int | None:
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValidationFailed(_("%(name)s must be a whole number.", name=name), fields={name: _("whole number")}) \
-            from exc
-    if not minimum <= value <= maximum:  # beyond MAX_ID: more than an INTEGER column holds
-        raise ValidationFailed(_("%(name)s is out of range.", name=name), fields={name: _("out of range")})
-    return value
-
-
 def search_params_from_args(args: Mapping[str, str]) -> SearchParams:
     sort = args.get("sort") or "relevance"
     if sort not in SORTS:
@@ -57,6 +42,6 @@ def search_params_from_args(args: Mapping[str, str]) -> SearchParams:
         q=(args.get("q") or "")[:100], category_code=args.get("category_code") or None,
         district=args.get("district") or None, region=args.get("region") or None,
         owner_kind=owner_kind, service_mode=service_mode,
-        fee_max_fen=_int_arg(args, "fee_max_fen", minimum=0), large=_bool_arg(args, "large"),
-        defence=_bool_arg(args, "defence"), sort=sort, page=_int_arg(args, "page", 1, maximum=10**9),
-        per_page=_int_arg(args, "per_page", 20, maximum=100))
+        fee_max_fen=int_arg(args, "fee_max_fen", minimum=0), large=_bool_arg(args, "large"),
+        defence=_bool_arg(args, "defence"), sort=sort, page=int_arg(args, "page", 1, maximum=10**9),
+        per_page=int_arg(args, "per_page", 20, maximum=100))
