@@ -54,7 +54,7 @@ def backup_restore(file, yes):
     """Replace the configured database with the backup FILE (stop the web servers and the scheduler first)."""
     from . import backup
     from .audit import chain
-    from .cli import alembic_config
+    from .cli_support import alembic_config
     from .core.money import format_fen
 
     if not yes:

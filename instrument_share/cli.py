@@ -3,7 +3,6 @@ catalogue, report and backup groups live in their own modules and register here.
 
 import json
 import sys
-from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -12,11 +11,9 @@ from sqlalchemy import func, select
 
 from .backup_cli import backup_cli
 from .catalogue_cli import catalogue_cli
-from .cli_support import fail
+from .cli_support import alembic_config, fail
 from .db import db
 from .reporting.cli import reports_cli
-
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 orgs_cli = AppGroup("orgs", help="Organisations.")
@@ -24,15 +21,6 @@ users_cli = AppGroup("users", help="User accounts.")
 audit_cli = AppGroup("audit", help="The audit log.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
 scheduler_cli = AppGroup("scheduler", help="The periodic job scheduler.")
-
-
-def alembic_config():
-    from alembic.config import Config
-
-    cfg = Config(str(MIGRATIONS / "alembic.ini"))
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["database_url"] = current_app.config["DATABASE_URL"]
-    return cfg
 
 
 @db_cli.command("upgrade")

@@ -25,3 +25,14 @@ def test_no_unused_code():
     run = subprocess.run([sys.executable, "-m", "vulture", "instrument_share", "--min-confidence", "80"], cwd=ROOT,
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle between any two modules, counting imports inside functions too (the layer contract only
+    sees packages)."""
+    import grimp
+
+    graph = grimp.build_graph("instrument_share")
+    cycles = [(a, b) for a in sorted(graph.modules) for b in graph.find_modules_directly_imported_by(a)
+              if a < b and graph.chain_exists(importer=b, imported=a)]
+    assert cycles == []
