@@ -32,6 +32,7 @@ from .catalogue_support import (
     publish_civilian,
     publish_defence,
 )
+from .client import call as api  # noqa: F401  (re-exported: the voucher tests call vs.api)
 from .factories import Factory, valid_uscc
 
 _n = itertools.count(1)
