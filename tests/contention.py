@@ -2,9 +2,9 @@
 
 Used by tests/bookings/test_booking_contention.py (the short run in the test suite) and bench/booking_contention.py
 (the long documented run). The slots are grouped: every attempt of a group contains the group's middle half hour,
-so any two
-attempts of one group overlap, while the groups themselves lie back to back (half-open, so they never clash). Hence
-exactly one attempt per group may win and every other one must get 409 booking_conflict naming the winner.
+so any two attempts of one group overlap, while the groups themselves lie back to back (half-open, so they never
+clash). Hence exactly one attempt per group may win and every other one must get 409 booking_conflict naming the
+winner.
 """
 
 import contextlib
